@@ -1,0 +1,38 @@
+# Two commands for a fresh clone (Python 3.11 + the package registries):
+#   make run    set up .venv and run the full pipeline on the embedded default data
+#   make test   set up .venv and run every test (pytest: unit tests, nbval, nbdev, pipeline)
+PY      ?= $(shell command -v python3.11 || command -v python3)
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+PROFILE ?= default
+
+.PHONY: setup run smoke test lab export clean-nbs clean
+
+setup: $(STAMP)
+
+$(STAMP): settings.ini setup.py
+	@command -v $(PY) >/dev/null 2>&1 || { echo "error: $(PY) not found (set PY=/path/to/python3.11)"; exit 1; }
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[lab,dev]"
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/mlops-lab run --profile $(PROFILE)
+
+smoke: setup
+	$(BIN)/mlops-lab run --profile smoke
+
+test: setup
+	$(BIN)/python -m pytest
+
+lab: setup
+	$(BIN)/jupyter lab nbs
+
+# The library is generated from the notebooks: export, then strip notebook noise.
+export: setup
+	$(BIN)/nbdev_export && $(BIN)/nbdev_clean
+
+clean:
+	rm -rf runs _docs _proc .pytest_cache
