@@ -153,6 +153,8 @@ def execute(nb: Path, out: Path, params: dict, cwd: Path, progress: bool = False
                             extra_arguments=['--IPKernelApp.log_level=ERROR'])  # no start-up chatter
     except pm.PapermillExecutionError as e:
         return {'cell': e.exec_count, 'ename': e.ename, 'evalue': e.evalue}
+    except KeyboardInterrupt:  # Ctrl-C: record it, so the run can be resumed
+        return {'cell': None, 'ename': 'KeyboardInterrupt', 'evalue': 'interrupted by the user'}
     except Exception as e:  # the kernel died, the notebook is unreadable, ...
         return {'cell': None, 'ename': type(e).__name__, 'evalue': str(e)}
     finally:
