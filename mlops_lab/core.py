@@ -28,7 +28,7 @@ def dev_run_dir() -> Path:
 
 # %% ../nbs/00_core.ipynb #a207418e
 ARTIFACTS = {
-    # name:            (stage,      what it holds)
+    # name:            (stage = module, what it holds)
     'business.json':   ('business', 'problem framing, cost matrix and success criteria'),
     'raw.csv':         ('data',     'the raw customer export, as a source system would deliver it'),
     'truth.csv':       ('data',     "each customer's true churn probability (the generator's ground truth)"),
@@ -42,8 +42,22 @@ ARTIFACTS = {
     'model.joblib':    ('train',    'the selected, fitted sklearn Pipeline (features + model)'),
     'models':          ('train',    'every fitted candidate, one .joblib each'),
     'train.json':      ('train',    'cross-validated scores of each candidate and the choice'),
-    'metrics.json':    ('evaluate', 'held-out metrics per model, business cost and success criteria'),
-    'confusion.png':   ('evaluate', 'confusion matrix of the selected model'),
+    'imbalance.json':  ('imbalance', 'class weights vs SMOTE vs a cost-tuned threshold, out-of-fold'),
+    'tuning.json':     ('tuning',   'search results, best hyperparameters, nested-CV estimate'),
+    'housing.json':    ('housing',  'regression metrics per model across k folds'),
+    'residuals.png':   ('housing',  'residual plots of the linear and the best regressor'),
+    'byod.json':       ('byod',     "inferred schema and CV scores on the user's own file"),
+    'byod_model.joblib': ('byod',   "the model fitted on the user's own file"),
+    'metrics.json':    ('evaluate', 'held-out metrics per model with bootstrap intervals, cost, criteria'),
+    'confusion.png':   ('evaluate', 'confusion matrix of the selected model and ROC curves'),
+    'calibration.png': ('evaluate', 'reliability diagram of each model'),
+    'importance.csv':  ('interpret', 'permutation importance on the test split'),
+    'importance.png':  ('interpret', 'permutation importance, as a chart'),
+    'pdp.png':         ('interpret', 'partial dependence of churn on tenure, charges, support calls'),
+    'model_card.md':   ('interpret', 'the model card: use, data, metrics with intervals, drivers, limits'),
+    'tracking.json':   ('tracking', 'where the MLflow record of this run went'),
+    'model.onnx':      ('onnx_export', 'the selected pipeline as ONNX (features included)'),
+    'onnx.json':       ('onnx_export', 'ONNX vs scikit-learn agreement on the test split'),
 }
 
 # %% ../nbs/00_core.ipynb #a6436b7c

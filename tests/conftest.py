@@ -27,7 +27,8 @@ def smoke(runs_dir):
 
 @pytest.fixture
 def project_copy(tmp_path):
-    "A copy of pipeline.yaml and nbs/ that a test may break."
-    shutil.copy(ROOT / 'pipeline.yaml', tmp_path / 'pipeline.yaml')
+    "A copy of the project (pipeline.yaml, settings.ini, data/, nbs/) that a test may break."
+    for f in ('pipeline.yaml', 'settings.ini'): shutil.copy(ROOT / f, tmp_path / f)
+    shutil.copytree(ROOT / 'data', tmp_path / 'data')
     shutil.copytree(ROOT / 'nbs', tmp_path / 'nbs', ignore=shutil.ignore_patterns('.ipynb_checkpoints', 'runs'))
     return tmp_path

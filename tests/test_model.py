@@ -42,13 +42,15 @@ def test_split_is_stratified_and_disjoint(clean):
 
 
 def test_recipe_is_unfitted_and_handles_unknowns(clean):
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
     pre = features.preprocessor()
-    assert not hasattr(pre, 'transformers_')
+    with pytest.raises(NotFittedError): check_is_fitted(pre)
     X, _ = features.xy(clean)
     pre.fit(X)
-    odd = X.head(3).copy()
+    odd = clean.head(3).copy()
     odd['internet_service'] = ['satellite', None, np.nan]  # unseen, and missing two ways
-    Z = pd.DataFrame(pre.transform(odd), columns=pre.get_feature_names_out())
+    Z = pd.DataFrame(pre.transform(features.inputs(odd)), columns=pre.get_feature_names_out())
     assert Z.filter(like='internet_service_').iloc[0].sum() == 0
     assert Z['internet_service_missing'].tolist() == [0.0, 1.0, 1.0]
     assert not any(c.endswith('_None') for c in Z.columns)
@@ -58,7 +60,7 @@ def test_no_step_sees_validation_rows(clean):
     "The fitted scaler's mean is the training rows' mean, not the full table's."
     tr, te = features.split(clean)
     fitted, _ = train.train(tr, features.preprocessor(), 'logreg', cv_folds=3)
-    scaler = fitted['logreg'].named_steps['features'].named_transformers_['num'].named_steps['standardscaler']
+    scaler = fitted['logreg'].named_steps['features'].named_steps['columns'].named_transformers_['num'].named_steps['scale']
     i = features.NUMERIC.index('monthly_charges')
     assert scaler.mean_[i] == pytest.approx(tr.monthly_charges.mean())
     assert scaler.mean_[i] != pytest.approx(clean.monthly_charges.mean(), rel=1e-6)
@@ -72,7 +74,8 @@ def test_cv_is_reproducible(clean):
 
 
 def test_models_beat_majority_and_approach_oracle(tmp_path):
-    for m in (business, data, ingest, features, train): m.stage(tmp_path) if m is not data else m.stage(tmp_path, n_customers=5000)
+    business.stage(tmp_path); data.stage(tmp_path, n_customers=5000); ingest.stage(tmp_path); features.stage(tmp_path)
+    train.stage(tmp_path, models='logreg,hgb', cv_folds=3)
     met = evaluate.stage(tmp_path)
     sel = met['models'][met['selected']]
     assert met['models']['majority']['roc_auc'] == 0.5

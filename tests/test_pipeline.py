@@ -6,7 +6,8 @@ import pytest
 from conftest import ROOT, cli
 from mlops_lab.core import sha256, read_json
 
-STAGES = ['business', 'data', 'ingest', 'features', 'train', 'evaluate']
+STAGES = ['business', 'data', 'ingest', 'features', 'train', 'imbalance', 'tuning', 'housing', 'byod',
+          'evaluate', 'interpret', 'tracking', 'onnx_export']
 
 
 def manifest(run): return read_json(run / 'manifest.json')
@@ -17,13 +18,14 @@ def test_smoke_run_finishes_with_summary(smoke):
     m = manifest(run)
     assert m['status'] == 'ok' and [s['name'] for s in m['stages']] == STAGES
     assert all(s['status'] == 'ok' and s['duration_s'] > 0 for s in m['stages'])
-    assert '[6/6] evaluate' in r.stdout and f"run {m['run_id']}" in r.stdout and 'run folder' in r.stdout
+    assert '[13/13] onnx_export' in r.stdout and f"run {m['run_id']}" in r.stdout and 'run folder' in r.stdout
 
 
 def test_smoke_manifest_provenance_and_checksums(smoke):
     run, _ = smoke
     m = manifest(run)
-    assert m['stages'][1]['params']['n_customers'] == 2000 and m['stages'][4]['params']['cv_folds'] == 3
+    params = {s['name']: s['params'] for s in m['stages']}
+    assert params['data']['n_customers'] == 2000 and params['train']['cv_folds'] == 3 and params['tuning']['n_trials'] == 4
     head = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=ROOT, capture_output=True, text=True)
     assert m['provenance']['git_commit'] == (head.stdout.strip() if head.returncode == 0 else None)
     assert m['provenance']['packages']['scikit-learn'] and m['provenance']['python'].startswith('3.11')
@@ -45,7 +47,7 @@ def test_smoke_model_beats_majority_baseline(smoke):
 
 def test_executed_notebooks_hold_injected_parameters(smoke):
     run, _ = smoke
-    nb = nbformat.read(run / 'notebooks' / '02_data.ipynb', 4)
+    nb = nbformat.read(run / 'notebooks' / '20_data.ipynb', 4)
     injected = [c for c in nb.cells if 'injected-parameters' in c.metadata.get('tags', [])]
     assert len(injected) == 1 and 'n_customers = 2000' in injected[0].source
     assert str(run.resolve()) in injected[0].source
@@ -88,23 +90,23 @@ def break_notebook(path: Path, message='injected failure'):
 
 
 def test_failing_stage_then_resume(project_copy):
-    nb = project_copy / 'nbs' / '04_features.ipynb'
+    nb = project_copy / 'nbs' / '40_features.ipynb'
     good = nb.read_bytes()
     break_notebook(nb)
     runs = project_copy / 'runs'
     r = cli('run', '--profile', 'smoke', '-p', 'n_customers=600', '--config', project_copy / 'pipeline.yaml', '--runs', runs)
     assert r.returncode == 1
     (run,) = runs.iterdir()
-    out = run / 'notebooks' / '04_features.ipynb'
+    out = run / 'notebooks' / '40_features.ipynb'
     assert "stage 'features' failed in cell" in r.stderr and 'RuntimeError: injected failure' in r.stderr
     assert str(out) in r.stderr and f'--resume {run.name}' in r.stderr
     m = manifest(run)
     assert m['status'] == 'failed'
-    assert [s['status'] for s in m['stages']] == ['ok', 'ok', 'ok', 'failed', 'pending', 'pending']
+    assert [s['status'] for s in m['stages']] == ['ok', 'ok', 'ok', 'failed'] + ['pending'] * 9
     assert m['stages'][3]['error']['ename'] == 'RuntimeError'
     assert 'injected failure' in out.read_text()  # the executed notebook shows the error in place
     done = {n: (run / 'notebooks' / f).stat().st_mtime_ns for n, f in
-            [('business', '01_business.ipynb'), ('data', '02_data.ipynb'), ('ingest', '03_ingest.ipynb')]}
+            [('business', '10_business.ipynb'), ('data', '20_data.ipynb'), ('ingest', '30_ingest.ipynb')]}
     raw_sha = sha256(run / 'raw.csv')
 
     r = cli('run', '--resume', run.name, '-p', 'seed=1', '--config', project_copy / 'pipeline.yaml', '--runs', runs)
@@ -113,11 +115,11 @@ def test_failing_stage_then_resume(project_copy):
     nb.write_bytes(good)  # the cause is fixed
     r = cli('run', '--resume', run.name, '--config', project_copy / 'pipeline.yaml', '--runs', runs)
     assert r.returncode == 0, r.stderr
-    assert '[1/3] features' in r.stdout
+    assert '[1/10] features' in r.stdout
     m = manifest(run)
     assert m['status'] == 'ok' and all(s['status'] == 'ok' for s in m['stages'])
     assert m['stages'][1]['params']['n_customers'] == 600
-    for n, f in [('business', '01_business.ipynb'), ('data', '02_data.ipynb'), ('ingest', '03_ingest.ipynb')]:
+    for n, f in [('business', '10_business.ipynb'), ('data', '20_data.ipynb'), ('ingest', '30_ingest.ipynb')]:
         assert (run / 'notebooks' / f).stat().st_mtime_ns == done[n], f'{n} was re-run'
     assert sha256(run / 'raw.csv') == raw_sha
     r = cli('run', '--resume', run.name, '--config', project_copy / 'pipeline.yaml', '--runs', runs)
@@ -130,16 +132,16 @@ def test_only_and_from_reuse_an_earlier_run(smoke, runs_dir):
     assert r.returncode == 0, r.stderr
     new = max((p for p in runs_dir.iterdir() if p != base), key=lambda p: p.stat().st_mtime_ns)
     m = manifest(new)
-    assert [s['status'] for s in m['stages']] == ['reused'] * 5 + ['ok'] and m['base_run'] == base.name
+    assert [s['status'] for s in m['stages']] == ['reused'] * 9 + ['ok'] + ['skipped'] * 3 and m['base_run'] == base.name
     assert read_json(new / 'metrics.json')['threshold'] == 0.5
     assert sha256(new / 'model.joblib') == sha256(base / 'model.joblib')
-    assert manifest(base)['stages'][5]['status'] == 'ok'  # the base run is untouched
+    assert all(s['status'] == 'ok' for s in manifest(base)['stages'])  # the base run is untouched
 
     r = cli('run', '--from', 'train', '-p', 'models=logreg', '--base', base.name, '--runs', runs_dir)
     assert r.returncode == 0, r.stderr
     new = max((p for p in runs_dir.iterdir()), key=lambda p: p.stat().st_mtime_ns)
     assert sorted(read_json(new / 'train.json')['models']) == ['logreg', 'majority']
-    assert [s['status'] for s in manifest(new)['stages']] == ['reused'] * 4 + ['ok', 'ok']
+    assert [s['status'] for s in manifest(new)['stages']] == ['reused'] * 4 + ['ok'] * 9
 
     r = cli('run', '--only', 'evaluate', '-p', 'drift=0.5', '--runs', runs_dir)
     assert r.returncode == 2 and 'belongs only to stages reused' in r.stderr

@@ -1,0 +1,176 @@
+"""Issue-4 modeling labs: leakage, imbalance, tuning, housing, bring-your-own-data, evaluation extras,
+interpretation, MLflow tracking and ONNX export."""
+import json
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.model_selection import StratifiedKFold
+from mlops_lab import (business, byod, data, evaluate, features, housing, imbalance, ingest, interpret, onnx_export,
+                       tracking, train, tuning)
+
+
+@pytest.fixture(scope='module')
+def run(tmp_path_factory):
+    "A run folder with every churn stage up to tuning, on 3,000 customers."
+    d = tmp_path_factory.mktemp('run')
+    business.stage(d); data.stage(d, n_customers=3000); ingest.stage(d); features.stage(d)
+    train.stage(d, models='logreg,rf,hgb', cv_folds=3)
+    return d
+
+
+SEEN = []
+
+class Spy(BaseEstimator, TransformerMixin):
+    "Records the row labels it is fitted on (clones share the module-level list)."
+    def fit(self, X, y=None): SEEN.append(set(X.index)); return self
+    def transform(self, X): return X
+
+
+def test_no_step_sees_validation_rows_in_cv(run):
+    tr = pd.read_parquet(run / 'train.parquet')
+    X, y = features.xy(tr)
+    from sklearn.pipeline import Pipeline
+    pipe = Pipeline([('spy', Spy()), ('model', train.pipeline(features.preprocessor(), train.candidates()['logreg']))])
+    SEEN.clear()
+    train.cv_auc(pipe, X, y, folds=4, seed=7)
+    folds = list(StratifiedKFold(4, shuffle=True, random_state=7).split(X, y))
+    assert len(SEEN) == 4
+    for seen, (fit_rows, val_rows) in zip(SEEN, folds):
+        assert seen == set(X.index[fit_rows]) and not seen & set(X.index[val_rows])
+
+
+def test_leakage_is_measured():
+    r = features.leakage(n=200, p=1000, k=20, seed=1)
+    assert r['leaky_roc_auc'] > 0.75 and abs(r['honest_roc_auc'] - 0.5) < 0.12
+
+
+def test_recipe_options_and_tree_pipelines_skip_scaling(run):
+    pre = features.preprocessor('minmax', select=6, pca=3)
+    tr = pd.read_parquet(run / 'train.parquet')
+    Z = pre.fit_transform(*features.xy(tr))
+    assert Z.shape[1] == 3
+    with pytest.raises(ValueError, match='scaler'): features.preprocessor('robust')
+    p = train.pipeline(features.preprocessor(), train.candidates()['hgb'])
+    assert type(p.get_params()['features__columns__num__scale']).__name__ == 'FunctionTransformer'
+    p = train.pipeline(features.preprocessor(), train.candidates()['logreg'])
+    assert type(p.get_params()['features__columns__num__scale']).__name__ == 'StandardScaler'
+
+
+def test_imbalance_threshold_is_cheapest(run):
+    r = imbalance.stage(run, model='logreg', cv_folds=3)
+    v = r['variants']
+    assert r['cheapest'] == 'tuned threshold'
+    assert v['class weights']['recall'] > v['plain']['recall'] and v['SMOTE']['recall'] > v['plain']['recall']
+    assert abs(v['SMOTE']['roc_auc'] - v['plain']['roc_auc']) < 0.02  # remedies move decisions, not ranking
+
+
+@pytest.mark.parametrize('kind', ['grid', 'random', 'optuna'])
+def test_searches_are_reproducible(run, kind):
+    tr = pd.read_parquet(run / 'train.parquet')
+    X, y = features.xy(tr)
+    pipe = train.pipeline(features.preprocessor(), train.candidates()['logreg'])
+    a = tuning.searcher(kind, pipe, 'logreg', n_trials=3, inner_folds=2, seed=1).fit(X, y)
+    b = tuning.searcher(kind, pipe, 'logreg', n_trials=3, inner_folds=2, seed=1).fit(X, y)
+    assert a.best_params_ == b.best_params_ and a.best_score_ == b.best_score_
+
+
+def test_tuned_model_reaches_95_percent_of_oracle(run):
+    t = tuning.stage(run, model='hgb', search='optuna', n_trials=4, inner_folds=2, nested_folds=2)
+    assert {'nested_roc_auc_mean', 'best_params'} <= set(t)
+    m = evaluate.stage(run, bootstrap_n=50)
+    assert m['selected'] == 'tuned'
+    assert m['models']['tuned']['roc_auc'] >= 0.95 * m['models']['oracle']['roc_auc']
+    lo, hi = m['intervals']['roc_auc']
+    assert lo <= m['models']['tuned']['roc_auc'] <= hi
+    assert {'pr_auc', 'brier'} <= set(m['models']['tuned']) and 'churns' in m['per_class']
+    assert (run / 'calibration.png').stat().st_size > 5000
+
+
+def test_fold_spread_stratified_is_even(run):
+    tr = pd.read_parquet(run / 'train.parquet')
+    rare = pd.concat([tr[tr.churn == 0], tr[tr.churn == 1].sample(frac=0.25, random_state=0)])
+    s = evaluate.fold_spread(rare, joblib.load(run / 'models' / 'logreg.joblib'), folds=5, seed=0)
+    assert s.loc['stratified k-fold', 'minority_share_std'] < s.loc['plain k-fold', 'minority_share_std']
+
+
+def test_housing_cv_metrics():
+    df = housing.make_houses(600, seed=3)
+    assert df.price.skew() > 1
+    t = housing.cv_regression({k: v for k, v in housing.regressors().items() if k in ('linear', 'hgb')}, df, folds=3)
+    assert set(t.columns) >= {'rmse_mean', 'rmse_std', 'mae_mean', 'r2_mean', 'r2_std'}
+    assert t.loc['hgb', 'r2_mean'] > 0.7 and (t.rmse_std > 0).all()
+
+
+def test_byod_on_ugly_csv(tmp_path):
+    rng = np.random.default_rng(5)
+    n = 300
+    size = rng.lognormal(4.5, 0.5, n)
+    price = size * 3000 * rng.lognormal(0, 0.2, n)
+    lines = ['ID;size;floor;built;kind;note;price'.replace(';', ',')]
+    for i in range(n):
+        s = f'"{size[i]:,.1f}"' if i % 3 == 0 else ('' if i % 17 == 0 else f'{size[i]:.1f}')
+        floor = 'N/A' if i % 13 == 0 else str(i % 6)
+        p = '' if i == 7 else f'"${price[i]:,.0f}"'
+        lines.append(f'{i},{s},{floor},2020-{1 + i % 12:02d}-01,{["flat", "house", " Flat "][i % 3]},free text {i},{p}')
+    path = tmp_path / 'ugly.csv'
+    path.write_text('\n'.join(lines) + '\n')
+    run = tmp_path / 'run'
+    r = byod.stage(run, byod_path=str(path), byod_target='price', byod_drop='', cv_folds=3)
+    kinds = {s['column']: s['kind'] for s in r['schema']}
+    assert kinds == {'ID': 'id', 'size': 'numeric', 'floor': 'numeric', 'built': 'date', 'kind': 'categorical',
+                     'note': 'id', 'price': 'target'}
+    assert r['task'] == 'regression' and r['rows_without_target'] == 1
+    assert r['scores_mean_std']['model']['r2'][0] > 0.6 > r['scores_mean_std']['baseline']['r2'][0]
+    model = joblib.load(run / 'byod_model.joblib')
+    assert type(model).__name__ == 'TransformedTargetRegressor'  # skewed, non-negative target: log scale
+
+
+def test_byod_classification_and_errors(tmp_path):
+    r = byod.stage(tmp_path, cv_folds=3)  # the shipped churn sample
+    assert r['task'] == 'classification' and r['positive_class'] == 'Yes'
+    assert r['scores_mean_std']['model']['roc_auc'][0] > 0.7
+    with pytest.raises(FileNotFoundError, match='no such file'): byod.stage(tmp_path, byod_path='nope.csv')
+    with pytest.raises(KeyError, match='target column'): byod.stage(tmp_path, byod_target='nope')
+
+
+def test_interpret_finds_documented_drivers(run):
+    evaluate.stage(run, bootstrap_n=50)
+    r = interpret.stage(run, n_repeats=2)
+    imp = pd.read_csv(run / 'importance.csv').set_index('feature').auc_drop_mean
+    assert imp[['contract', 'tenure_months']].min() > imp['senior']
+    card = (run / 'model_card.md').read_text()
+    for section in ('## Intended use', '## Data', '## Metrics', '## Limits'): assert section in card
+
+
+def test_mlflow_record(run):
+    evaluate.stage(run, bootstrap_n=50)
+    out = tracking.stage(run)
+    from mlflow.tracking import MlflowClient
+    c = MlflowClient(out['tracking_uri'])
+    got = c.get_run(out['run_id'])
+    assert out['tracking_uri'].startswith('sqlite:///') and (run.parent / 'mlflow.db').exists()
+    assert got.data.params['selected'] and 'test_roc_auc' in got.data.metrics
+    from mlops_lab.core import sha256
+    assert got.data.tags['sha256.raw.csv'] == sha256(run / 'raw.csv')
+    assert {'confusion.png', 'metrics.json'} <= {a.path for a in c.list_artifacts(out['run_id'])}
+
+
+@pytest.mark.parametrize('family', ['logreg', 'rf', 'hgb'])
+def test_onnx_agrees_with_sklearn(run, family):
+    pipe = joblib.load(run / 'models' / f'{family}.joblib')
+    sess = onnx_export.session(onnx_export.to_onnx(pipe))
+    test = pd.read_parquet(run / 'test.parquet')
+    a = onnx_export.agreement(pipe, sess, test, 0.09)
+    assert a['max_abs_diff'] <= 1e-4 and a['same_decisions'] == 1.0
+
+
+def test_onnx_stage_and_missing_values(run):
+    evaluate.stage(run, bootstrap_n=50)
+    r = onnx_export.stage(run)
+    assert (run / 'model.onnx').stat().st_size == r['bytes'] and r['max_abs_diff'] <= r['tolerance']
+    sess = onnx_export.session((run / 'model.onnx').read_bytes())
+    row = pd.read_parquet(run / 'test.parquet').head(1).copy()
+    row.loc[:, ['internet_service', 'total_charges']] = [None, np.nan]
+    assert 0 <= onnx_export.onnx_proba(sess, row)[0] <= 1
