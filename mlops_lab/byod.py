@@ -26,8 +26,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f'no such file: {path}')
     suffix = path.suffix.lower()
-    if suffix == '.parquet': return pd.read_parquet(path).astype(object).where(lambda d: d.notna(), None).astype(str).where(lambda d: d != 'None', None)
-    if suffix in ('.json', '.jsonl'): return pd.read_json(path, lines=True, dtype=False).astype(object).where(lambda d: d.notna(), None).map(lambda v: v if v is None else str(v))
+    typed = (pd.read_parquet(path) if suffix == '.parquet' else
+             pd.read_json(path, lines=True, dtype=False) if suffix in ('.json', '.jsonl') else None)
+    if typed is not None: return typed.astype(object).where(typed.notna(), None).map(lambda v: v if v is None else str(v))
     sep = '\t' if suffix == '.tsv' else ','
     try: return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding='utf-8-sig')
     except UnicodeDecodeError: return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding='latin-1')

@@ -67,11 +67,9 @@ def cmd_run(a) -> int:
         print(f'mlops-lab run: {e}', file=sys.stderr); return 2
     except pl.StageError as e:
         print(f'mlops-lab run: {e}', file=sys.stderr); return 1
-    from pathlib import Path
-    rd = Path(m['config']).parent / 'runs' / m['run_id'] if not a.runs else Path(a.runs) / m['run_id']
     table(f"run {m['run_id']} ({m['profile']})", ['stage', 'status', 'seconds', 'artifacts'], pl.summary(m))
     total = sum(s['duration_s'] or 0 for s in m['stages'] if s['status'] == 'ok')
-    print(f'finished in {total:.1f}s of stage time; run folder: {rd}')
+    print(f"finished in {total:.1f}s of stage time; run folder: {m['run_dir']}")
     return 0
 
 def cmd_params(a) -> int:
@@ -87,11 +85,10 @@ def cmd_params(a) -> int:
 
 def cmd_runs(a) -> int:
     pl = _lab()
-    from pathlib import Path
     try: cfg = pl.load_config(a.config)
     except pl.ParamError as e:
         print(f'mlops-lab runs: {e}', file=sys.stderr); return 2
-    runs = Path(a.runs) if a.runs else cfg['path'].parent / 'runs'
+    runs = pl.runs_dir(cfg, a.runs)
     rows = []
     for f in sorted(runs.glob('*/manifest.json')):
         m = pl.read_json(f)

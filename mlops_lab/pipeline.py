@@ -12,7 +12,7 @@ from .core import ARTIFACTS, project_root, read_json, sha256, write_json
 
 # %% auto #0
 __all__ = ['RESERVED', 'PACKAGES', 'ParamError', 'load_config', 'stage_params', 'parse_overrides', 'coerce', 'check', 'resolve',
-           'provenance', 'new_run_id', 'scan', 'latest_run', 'StageError', 'execute', 'run', 'summary']
+           'provenance', 'runs_dir', 'new_run_id', 'scan', 'latest_run', 'StageError', 'execute', 'run', 'summary']
 
 # %% ../nbs/90_pipeline.ipynb #cb9faab7
 class ParamError(ValueError):
@@ -111,6 +111,10 @@ def provenance(root: Path | None = None) -> dict:
             'python': platform.python_version(), 'platform': platform.platform(), 'packages': versions}
 
 # %% ../nbs/90_pipeline.ipynb #9c578b8e
+def runs_dir(cfg: dict, runs: str | Path | None = None) -> Path:
+    "The runs folder: `runs` if given, else `runs/` beside the pipeline configuration."
+    return Path(runs) if runs else cfg['path'].parent / 'runs'
+
 def new_run_id(runs: Path, profile: str) -> str:
     "A fresh, sortable run id: `YYYYmmdd-HHMMSS-<profile>` (with a suffix if taken)."
     base = f"{datetime.now():%Y%m%d-%H%M%S}-{profile}"
@@ -210,7 +214,7 @@ def run(config: str | Path | None = None, profile: str | None = None, overrides:
         runs: str | Path | None = None, log=print, progress: bool = False) -> dict:
     "Run the pipeline; return the manifest. Raises `ParamError` before running anything, `StageError` on a failed stage."
     cfg = load_config(config)
-    runs = Path(runs) if runs else cfg['path'].parent / 'runs'
+    runs = runs_dir(cfg, runs)
     sp = None if resume else stage_params(cfg)
     m = _plan(cfg, profile, overrides, only, start, resume, base, runs, sp)
     bm = m.pop('_base_manifest', None)
@@ -257,7 +261,7 @@ def run(config: str | Path | None = None, profile: str | None = None, overrides:
         write_json(rd / 'manifest.json', m)
     m.update(status='ok', finished=_now())
     write_json(rd / 'manifest.json', m)
-    return m
+    return {**m, 'run_dir': str(rd)}  # where it is, for the caller (not stored: a run folder can move)
 
 # %% ../nbs/90_pipeline.ipynb #85e8d23b
 def summary(m: dict) -> list:

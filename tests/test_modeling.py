@@ -174,3 +174,11 @@ def test_onnx_stage_and_missing_values(run):
     row = pd.read_parquet(run / 'test.parquet').head(1).copy()
     row.loc[:, ['internet_service', 'total_charges']] = [None, np.nan]
     assert 0 <= onnx_export.onnx_proba(sess, row)[0] <= 1
+
+
+def test_read_table_parquet_and_jsonl(tmp_path):
+    df = pd.DataFrame({'a': [1.5, None, 3.0], 'b': ['x', None, 'None']})
+    df.to_parquet(tmp_path / 't.parquet'); df.to_json(tmp_path / 't.jsonl', orient='records', lines=True)
+    for f in ('t.parquet', 't.jsonl'):
+        t = byod.read_table(tmp_path / f)
+        assert t.a.tolist() == ['1.5', None, '3.0'] and t.b.tolist() == ['x', None, 'None'], f  # a literal 'None' survives
