@@ -100,13 +100,13 @@ def plot_calibration(models: dict, test_df: pd.DataFrame, bins: int = 10):
 def stage(run_dir, threshold: float = -1.0, bootstrap_n: int = 500) -> dict:
     "Pipeline stage: evaluate `models/` on `test.parquet`; write `metrics.json` and `confusion.png`."
     run_dir = Path(run_dir)
-    need(run_dir, 'model.joblib')
+    need(run_dir, 'model.joblib'); need(run_dir, 'tuning.json')  # the tuned model is the one we ship
     models = {p.stem: joblib.load(p) for p in sorted((run_dir / 'models').glob('*.joblib'))}
-    business, trained = read_json(need(run_dir, 'business.json')), read_json(need(run_dir, 'train.json'))
+    business = read_json(need(run_dir, 'business.json'))
     test = pd.read_parquet(need(run_dir, 'test.parquet'))
     truth = pd.read_csv(need(run_dir, 'truth.csv'), keep_default_na=False)
     metrics = evaluate(models, test, business, None if threshold < 0 else threshold, truth)
-    sel = metrics['selected'] = 'tuned' if 'tuned' in models else trained['selected']
+    sel = metrics['selected'] = 'tuned'
     X, y = xy(test)
     proba = models[sel].predict_proba(X)[:, 1]
     C = np.array(business['costs']['matrix_true_by_pred'])

@@ -21,7 +21,13 @@ def to_onnx(pipe, numeric: list = NUMERIC, categorical: list = CATEGORICAL) -> b
     from skl2onnx import to_onnx as convert
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
     types = [(c, FloatTensorType([None, 1])) for c in numeric] + [(c, StringTensorType([None, 1])) for c in categorical]
-    return convert(pipe, initial_types=types, options={id(pipe): {'zipmap': False}}).SerializeToString()
+    onx = convert(pipe, initial_types=types, options={id(pipe): {'zipmap': False}})
+    # skl2onnx lists the opsets in set order, which follows Python's per-process string hashing:
+    # sort them, so the same pipeline always gives the same bytes (and the same checksum)
+    imports = sorted(onx.opset_import, key=lambda o: o.domain)
+    del onx.opset_import[:]
+    onx.opset_import.extend(imports)
+    return onx.SerializeToString()
 
 def feeds(df: pd.DataFrame, numeric: list = NUMERIC, categorical: list = CATEGORICAL) -> dict:
     "ONNX Runtime inputs for the rows of `df`: float32 and string columns of shape (n, 1)."

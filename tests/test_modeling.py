@@ -182,3 +182,14 @@ def test_read_table_parquet_and_jsonl(tmp_path):
     for f in ('t.parquet', 't.jsonl'):
         t = byod.read_table(tmp_path / f)
         assert t.a.tolist() == ['1.5', None, '3.0'] and t.b.tolist() == ['x', None, 'None'], f  # a literal 'None' survives
+
+
+def test_onnx_bytes_do_not_depend_on_hash_seed(run):
+    "The same fitted pipeline converts to the same bytes in any process (checksums in manifests stay stable)."
+    import hashlib, os, subprocess, sys
+    code = ("import joblib, hashlib, sys; from mlops_lab.onnx_export import to_onnx; "
+            f"print(hashlib.sha256(to_onnx(joblib.load({str(run / 'models' / 'hgb.joblib')!r}))).hexdigest())")
+    shas = {subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True,
+                           env={**os.environ, 'PYTHONHASHSEED': seed}).stdout.strip()
+            for seed in ('10', '11', '12', '13')}  # with skl2onnx 1.20, seeds 10 and 12 order the opsets differently
+    assert len(shas) == 1
