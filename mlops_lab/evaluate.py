@@ -8,13 +8,12 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
-import matplotlib
 import matplotlib.pyplot as plt
 from sklearn.base import clone
 from sklearn.calibration import CalibrationDisplay
 from sklearn.metrics import (ConfusionMatrixDisplay, accuracy_score, average_precision_score, brier_score_loss,
                              classification_report, f1_score, precision_score, recall_score, roc_auc_score, roc_curve)
-from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+from sklearn.model_selection import KFold, StratifiedKFold
 from .business import expected_cost, no_model_cost
 from .core import atomic, need, read_json, write_json
 from .features import xy
@@ -79,8 +78,9 @@ def plot(models: dict, test_df: pd.DataFrame, selected: str, threshold: float):
     ConfusionMatrixDisplay.from_predictions(y, pred, display_labels=['stays', 'churns'], ax=a, colorbar=False)
     a.set_title(f'{selected} at threshold {threshold:.2f}')
     for name, m in models.items():
-        fpr, tpr, _ = roc_curve(y, m.predict_proba(X)[:, 1])
-        b.plot(fpr, tpr, label=f'{name} (AUC {roc_auc_score(y, m.predict_proba(X)[:, 1]):.3f})')
+        p = m.predict_proba(X)[:, 1]
+        fpr, tpr, _ = roc_curve(y, p)
+        b.plot(fpr, tpr, label=f'{name} (AUC {roc_auc_score(y, p):.3f})')
     b.plot([0, 1], [0, 1], 'k:', lw=1); b.set_xlabel('false positive rate'); b.set_ylabel('true positive rate')
     b.set_title('ROC curves (test split)'); b.legend(loc='lower right')
     fig.tight_layout()

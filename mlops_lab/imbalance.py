@@ -12,7 +12,6 @@ from imblearn.pipeline import Pipeline as ImbPipeline
 from sklearn.base import clone
 from sklearn.metrics import make_scorer, precision_score, recall_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, TunedThresholdClassifierCV, cross_val_predict
-from sklearn.pipeline import Pipeline
 from .business import expected_cost
 from .core import need, read_json, write_json
 from .features import xy

@@ -6,12 +6,11 @@
 from __future__ import annotations
 from pathlib import Path
 import joblib
-import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
 from sklearn.inspection import PartialDependenceDisplay, permutation_importance
-from .core import atomic, need, read_json, sha256, write_json
-from .features import CATEGORICAL, NUMERIC, inputs, xy
+from .core import atomic, need, read_json
+from .features import inputs, xy
 
 # %% auto #0
 __all__ = ['importance', 'plot_importance', 'plot_pdp', 'model_card', 'stage']
@@ -48,8 +47,8 @@ def model_card(run_dir: Path, imp: pd.DataFrame) -> str:
     biz, ing = read_json(run_dir / 'business.json'), read_json(run_dir / 'ingest.json')
     sel, ci = m['selected'], m['intervals']
     s = m['models'][sel]
-    tuning = read_json(run_dir / 'tuning.json') if (run_dir / 'tuning.json').exists() else None
-    family = tuning['model'] if tuning and sel == 'tuned' else sel
+    tuning = read_json(run_dir / 'tuning.json')  # evaluation requires it: the selected model is the tuned one
+    family = tuning['model']
     row = lambda k, label: f"| {label} | {s[k]:.3f} | {ci[k][0]:.3f} to {ci[k][1]:.3f} |"
     lines = [
         f"# Model card: churn classifier ({family})", "",
@@ -68,7 +67,7 @@ def model_card(run_dir: Path, imp: pd.DataFrame) -> str:
         + (f", {feat['select']} features selected" if feat.get('select') else '') + (f", PCA to {feat['pca']}" if feat.get('pca') else '')
         + f") and `{family}`, chosen by {tr['cv_folds']}-fold stratified CV ROC-AUC among {', '.join(tr['models'])}"
         + (f"; hyperparameters by {tuning['search']} search, nested-CV ROC-AUC {tuning['nested_roc_auc_mean']:.3f} ± {tuning['nested_roc_auc_std']:.3f}"
-           if tuning and 'nested_roc_auc_mean' in tuning else '') + ".", "",
+           if 'nested_roc_auc_mean' in tuning else '') + ".", "",  # nested_folds=0 skips it
         "## Metrics (test split, 95% bootstrap intervals)",
         "| metric | value | interval |", "|---|---|---|",
         row('roc_auc', 'ROC-AUC'), row('pr_auc', 'PR-AUC'), row('recall', 'recall'), row('precision', 'precision'),

@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_pipeline.ipynb #9d93a226
 from __future__ import annotations
-import ast, difflib, os, platform, shutil, subprocess, sys, time
+import ast, difflib, os, platform, shutil, subprocess, time
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path

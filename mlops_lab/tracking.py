@@ -29,11 +29,10 @@ def record(run_dir: Path) -> dict:
               'train_rows': feat['train_rows'], 'test_rows': feat['test_rows']}
     metrics = {f'test_{k}': v for k, v in m['models'][sel].items()}
     metrics |= {f'cv_roc_auc_{n}': s['cv_roc_auc_mean'] for n, s in tr['models'].items()}
-    if (run_dir / 'tuning.json').exists():
-        t = read_json(run_dir / 'tuning.json')
-        params |= {'search': t['search'], 'n_trials': t['n_trials'], **{f'tuned_{k}': v for k, v in t['best_params'].items()}}
-        metrics['tuning_best_cv_roc_auc'] = t['best_cv_roc_auc']
-        if 'nested_roc_auc_mean' in t: metrics['nested_cv_roc_auc'] = t['nested_roc_auc_mean']
+    t = read_json(run_dir / 'tuning.json')  # evaluation requires it: the selected model is the tuned one
+    params |= {'search': t['search'], 'n_trials': t['n_trials'], **{f'tuned_{k}': v for k, v in t['best_params'].items()}}
+    metrics['tuning_best_cv_roc_auc'] = t['best_cv_roc_auc']
+    if 'nested_roc_auc_mean' in t: metrics['nested_cv_roc_auc'] = t['nested_roc_auc_mean']
     tags = {f'sha256.{f}': sha256(run_dir / f) for f in ('raw.csv', 'train.parquet', 'test.parquet') if (run_dir / f).exists()}
     tags['pipeline_run'] = run_dir.name
     files = [run_dir / f for f in ('confusion.png', 'calibration.png', 'importance.png', 'pdp.png', 'model_card.md',
