@@ -30,11 +30,14 @@ def dev_run_dir() -> Path:
 ARTIFACTS = {
     # name:            (stage = module, what it holds)
     'business.json':   ('business', 'problem framing, cost matrix and success criteria'),
-    'raw.csv':         ('data',     'the raw customer export, as a source system would deliver it'),
+    'raw.csv':         ('data',     'the CRM export file: customer profile, contract, churn label'),
+    'billing.db':      ('data',     'the billing database (SQLite): charges per customer, as text'),
+    'support.json':    ('data',     'the support records the CRM API serves: support calls per customer'),
     'truth.csv':       ('data',     "each customer's true churn probability (the generator's ground truth)"),
     'clean.parquet':   ('ingest',   'validated, typed, de-duplicated rows'),
-    'quarantine.csv':  ('ingest',   'rejected rows with the reason and their source line'),
-    'ingest.json':     ('ingest',   'row counts (read = accepted + quarantined) and reasons'),
+    'quarantine.csv':  ('ingest',   'rejected rows with source, position and reason'),
+    'ingest.json':     ('ingest',   'row counts per source (read = accepted + quarantined), reasons, API retries'),
+    'catalog.db':      ('ingest',   'lineage: every pull with source, checksum, schema and counts'),
     'train.parquet':   ('features', 'the stratified training split'),
     'test.parquet':    ('features', 'the stratified held-out split'),
     'features.joblib': ('features', 'the unfitted feature ColumnTransformer (the recipe, fitted later on train only)'),

@@ -12,8 +12,8 @@ import pandas as pd
 from .core import atomic
 
 # %% auto #0
-__all__ = ['SNAPSHOT', 'CONTRACTS', 'INTERNET', 'PAYMENTS', 'LABELS', 'COLUMNS', 'EFFECTS', 'DIRT', 'make_customers',
-           'churn_logit', 'sigmoid', 'intercept', 'export', 'make_churn', 'stage']
+__all__ = ['SNAPSHOT', 'CONTRACTS', 'INTERNET', 'PAYMENTS', 'LABELS', 'COLUMNS', 'EFFECTS', 'DIRT', 'SOURCES', 'make_customers',
+           'churn_logit', 'sigmoid', 'intercept', 'export', 'make_churn', 'split', 'write_sources', 'stage']
 
 # %% ../nbs/20_data.ipynb #87483e8a
 SNAPSHOT = date(2026, 1, 1)  # the day the export is taken
@@ -160,12 +160,40 @@ def make_churn(n_customers: int = 5000, seed: int = 42, churn_rate: float = 0.2,
     return raw, truth
 
 # %% ../nbs/20_data.ipynb #89e5a770
+SOURCES = {'raw.csv': ['customer_id', 'signup_date', 'tenure_months', 'contract', 'internet_service', 'payment_method',
+                       'senior', 'churn'],
+           'billing.db': ['customer_id', 'monthly_charges', 'total_charges'],
+           'support.json': ['customer_id', 'support_calls']}
+
+def split(raw: pd.DataFrame) -> dict:
+    "The wide export as the three sources: `{'raw.csv': frame, 'billing.db': frame, 'support.json': records}`."
+    once = raw.drop_duplicates('customer_id')  # a customer sent twice is a CRM export fault; other systems hold it once
+    billing = once[SOURCES['billing.db']].assign(
+        updated_at=[f'{SNAPSHOT} {i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}' for i in range(len(once))])
+    support = [{'customer_id': c, 'support_calls': None if v == '' else int(v) if v.isdigit() else v}
+               for c, v in zip(once.customer_id, once.support_calls)]
+    return {'raw.csv': raw[SOURCES['raw.csv']], 'billing.db': billing, 'support.json': support}
+
+def write_sources(raw: pd.DataFrame, folder) -> list[Path]:
+    "Write the three sources of `raw` into `folder` (atomically); returns their paths."
+    import json, sqlite3
+    folder, parts = Path(folder), split(raw)
+    with atomic(folder / 'raw.csv') as t: parts['raw.csv'].to_csv(t, index=False)
+    with atomic(folder / 'billing.db') as t:
+        with sqlite3.connect(t) as con:
+            con.execute('CREATE TABLE billing (customer_id TEXT PRIMARY KEY, monthly_charges TEXT, total_charges TEXT, updated_at TEXT)')
+            con.executemany('INSERT INTO billing VALUES (?, ?, ?, ?)', parts['billing.db'].itertuples(index=False))
+        con.close()
+    with atomic(folder / 'support.json') as t: Path(t).write_text(json.dumps(parts['support.json']))
+    return [folder / n for n in SOURCES]
+
+# %% ../nbs/20_data.ipynb #69b8a1c8
 def stage(run_dir, n_customers: int = 5000, seed: int = 42, churn_rate: float = 0.2, drift: float = 0.0,
           missing: float = 0.03, dirty: float = 0.01) -> dict:
-    "Pipeline stage: write `raw.csv` and `truth.csv` to `run_dir`."
+    "Pipeline stage: write `raw.csv`, `billing.db`, `support.json` and `truth.csv` to `run_dir`."
     raw, truth = make_churn(n_customers, seed, churn_rate, drift, missing, dirty)
     run_dir = Path(run_dir)
-    with atomic(run_dir / 'raw.csv') as t: raw.to_csv(t, index=False)
+    write_sources(raw, run_dir)
     with atomic(run_dir / 'truth.csv') as t: truth.to_csv(t, index=False)
     return {'rows': len(raw), 'customers': len(truth), 'churn_rate': float(truth.churn.mean()),
             'dirty_rows': int((truth.dirt != '').sum())}

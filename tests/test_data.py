@@ -58,11 +58,23 @@ def test_bad_arguments(kw, msg):
         data.make_churn(**{'n_customers': 100, **kw})
 
 
-def test_stage_writes_both_files(tmp_path):
-    r = data.stage(tmp_path, n_customers=300)
+def test_stage_writes_three_sources_and_the_truth(tmp_path):
+    import json, sqlite3
+    r = data.stage(tmp_path, n_customers=300, dirty=0.05)
     raw = pd.read_csv(tmp_path / 'raw.csv', dtype=str, keep_default_na=False)
-    assert list(raw.columns) == data.COLUMNS and len(raw) == r['rows']
-    assert 'p_churn' not in raw.columns  # the truth never reaches the model's input
+    assert list(raw.columns) == data.SOURCES['raw.csv'] and len(raw) == r['rows']
+    with sqlite3.connect(tmp_path / 'billing.db') as con:
+        billing = pd.read_sql('SELECT * FROM billing', con)
+    con.close()
+    support = pd.DataFrame(json.loads((tmp_path / 'support.json').read_text()))
+    assert len(billing) == len(support) == 300 and billing.customer_id.is_unique
+    # the three sources hold every column of the wide export exactly once, and join back to it
+    wide, _ = data.make_churn(300, dirty=0.05)
+    once = wide.drop_duplicates('customer_id')
+    back = raw.drop_duplicates('customer_id').merge(billing.drop(columns='updated_at'), on='customer_id').merge(
+        support.assign(support_calls=support.support_calls.map(lambda v: '' if pd.isna(v) else str(int(v)) if not isinstance(v, str) else v)), on='customer_id')
+    pd.testing.assert_frame_equal(back[data.COLUMNS].reset_index(drop=True), once[data.COLUMNS].reset_index(drop=True))
+    for cols in data.SOURCES.values(): assert 'p_churn' not in cols  # the truth never reaches the model's input
     assert len(pd.read_csv(tmp_path / 'truth.csv')) == 300
 
 

@@ -106,7 +106,7 @@ def test_failing_stage_then_resume(project_copy):
     assert m['stages'][3]['error']['ename'] == 'RuntimeError'
     assert 'injected failure' in out.read_text()  # the executed notebook shows the error in place
     done = {n: (run / 'notebooks' / f).stat().st_mtime_ns for n, f in
-            [('business', '10_business.ipynb'), ('data', '20_data.ipynb'), ('ingest', '30_ingest.ipynb')]}
+            [('business', '10_business.ipynb'), ('data', '20_data.ipynb'), ('ingest', '36_ingest.ipynb')]}
     raw_sha = sha256(run / 'raw.csv')
 
     r = cli('run', '--resume', run.name, '-p', 'seed=1', '--config', project_copy / 'pipeline.yaml', '--runs', runs)
@@ -119,7 +119,7 @@ def test_failing_stage_then_resume(project_copy):
     m = manifest(run)
     assert m['status'] == 'ok' and all(s['status'] == 'ok' for s in m['stages'])
     assert m['stages'][1]['params']['n_customers'] == 600
-    for n, f in [('business', '10_business.ipynb'), ('data', '20_data.ipynb'), ('ingest', '30_ingest.ipynb')]:
+    for n, f in [('business', '10_business.ipynb'), ('data', '20_data.ipynb'), ('ingest', '36_ingest.ipynb')]:
         assert (run / 'notebooks' / f).stat().st_mtime_ns == done[n], f'{n} was re-run'
     assert sha256(run / 'raw.csv') == raw_sha
     r = cli('run', '--resume', run.name, '--config', project_copy / 'pipeline.yaml', '--runs', runs)

@@ -1,0 +1,95 @@
+"""End-to-end ingest of a large CSV (20 columns) into validated Parquet: streaming vs a naive pandas baseline.
+
+Run: .venv/bin/python benchmarks/ingest_scaling.py [--sizes 1000000,5000000] [--chunk 200000]
+
+For each size, writes a CSV of N rows x 20 columns (0.05% of rows carry a bad value), then ingests it
+twice, each in a fresh process whose peak memory (max RSS) is read by the parent:
+- stream: `mlops_lab.catalog.ingest_file` (pyarrow streaming CSV reader, pandera per chunk, ParquetWriter);
+- naive:  `pandas.read_csv` of the whole file, the same validation on the whole frame, one `to_parquet`.
+Prints rows/s, peak MB, and the ratios stream/naive measured in the same run. The schema has no
+cross-chunk `unique` key (that would keep a set of every key in memory).
+"""
+import argparse, os, subprocess, sys, tempfile, time
+from pathlib import Path
+import numpy as np
+
+def schema():
+    import pandera.pandas as pa
+    fin = pa.Check(np.isfinite, name='finite')
+    cols = {'id': pa.Column(str, pa.Check.str_matches(r'^R\d{8}$'))}
+    for i in range(5): cols[f'f{i}'] = pa.Column(float, [pa.Check.in_range(-1e6, 1e6), fin])
+    for i in range(5): cols[f'n{i}'] = pa.Column('int64', pa.Check.in_range(0, 10_000))
+    for i in range(4): cols[f'c{i}'] = pa.Column(str, pa.Check.isin(['alpha', 'beta', 'gamma', 'delta']))
+    for i in range(3): cols[f'd{i}'] = pa.Column('datetime64[ns]')
+    for i in range(2): cols[f't{i}'] = pa.Column(str, nullable=True)
+    return pa.DataFrameSchema(cols, coerce=True, strict=True, name='bench_v1')
+
+def make(path: Path, n: int, seed: int = 0, block: int = 500_000):
+    "Write n rows x 20 columns of CSV in blocks (bounded memory)."
+    import pyarrow as pa, pyarrow.csv as pcsv
+    rng = np.random.default_rng(seed)
+    with pcsv.CSVWriter(path, pa.schema([(c, pa.string()) for c in schema().columns])) as w:
+        for start in range(0, n, block):
+            m = min(block, n - start)
+            t = {'id': [f'R{i:08d}' for i in range(start, start + m)]}
+            for i in range(5): t[f'f{i}'] = np.round(rng.normal(0, 100, m), 3).astype(str)
+            for i in range(5): t[f'n{i}'] = rng.integers(0, 10_000, m).astype(str)
+            for i in range(4): t[f'c{i}'] = rng.choice(['alpha', 'beta', 'gamma', 'delta'], m)
+            days = np.datetime64('2020-01-01') + rng.integers(0, 2000, (3, m)).astype('timedelta64[D]')
+            for i in range(3): t[f'd{i}'] = days[i].astype(str)
+            for i in range(2): t[f't{i}'] = rng.choice(['ok', 'late delivery', 'call back', ''], m)
+            bad = rng.uniform(size=m) < 0.0005
+            t['n0'] = np.where(bad, 'n/a?', t['n0']); t['c0'] = np.where(rng.uniform(size=m) < 0.0005, 'omega', t['c0'])
+            w.write_table(pa.table({k: pa.array(np.asarray(v, dtype=object), pa.string()) for k, v in t.items()}))
+
+WORKERS = int(os.environ.get('INGEST_WORKERS', '2'))
+
+def stream(path, out, chunk):
+    from mlops_lab.catalog import ingest_file
+    r = ingest_file(path, schema(), out, rows=chunk, workers=WORKERS)
+    return r['rows_read'], r['accepted'], r['quarantined']
+
+def naive(path, out, chunk):
+    import pandas as pd
+    from mlops_lab.validate import tidy, check
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    df, _ = tidy(raw, schema())
+    good, why = check(df, schema())
+    good.to_parquet(Path(out) / 'naive.parquet', index=False)
+    return len(raw), len(good), len(why)
+
+def measure(mode, path, chunk):
+    "Run one mode in a fresh process; return (seconds, peak RSS in MB, counts)."
+    out = tempfile.mkdtemp(dir=Path(path).parent)
+    code = (f'import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import ingest_scaling as b, time, json; '
+            f't = time.perf_counter(); c = b.{mode}({str(path)!r}, {out!r}, {chunk}); print(json.dumps([time.perf_counter() - t, c]))')
+    p = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, text=True)
+    outp = p.stdout.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    if status: raise SystemExit(f'{mode} failed (status {status})')
+    import json
+    secs, counts = json.loads(outp.strip().splitlines()[-1])
+    return secs, ru.ru_maxrss / 1024, counts
+
+if __name__ == '__main__':
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--sizes', default='1000000,5000000')
+    ap.add_argument('--chunk', type=int, default=200_000)
+    ap.add_argument('--dir', default=None, help='scratch folder (default: a temp folder)')
+    ap.add_argument('--modes', default='stream,naive')
+    a = ap.parse_args()
+    print(f"{'rows':>9} {'CSV MB':>7} {'mode':>6} {'seconds':>8} {'rows/s':>9} {'peak MB':>8} {'accepted':>9} {'quarant.':>8}")
+    for n in map(int, a.sizes.split(',')):
+        d = Path(tempfile.mkdtemp(dir=a.dir))
+        path = d / f'bench-{n}.csv'
+        make(path, n)
+        res = {}
+        for mode in a.modes.split(','):
+            secs, mb, (read, acc, q) = measure(mode, path, a.chunk)
+            assert read == n and acc + q == read, (mode, read, acc, q)
+            res[mode] = (secs, mb)
+            print(f'{n:>9} {path.stat().st_size / 2**20:>7.0f} {mode:>6} {secs:>8.1f} {n / secs:>9,.0f} {mb:>8.0f} {acc:>9} {q:>8}', flush=True)
+        if len(res) < 2: continue
+        (s, sm), (b, bm) = res['stream'], res['naive']
+        print(f'{n:>9} {"":>7} {"ratio":>6} stream is {b / s:.2f}x the naive speed with {sm / bm:.2f}x its peak memory', flush=True)
+        import shutil; shutil.rmtree(d)

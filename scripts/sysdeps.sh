@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# System services the lab runs for real: Mosquitto (the MQTT broker of 34_iot) and the PostgreSQL
+# server binaries (the database tests start their own server on loopback). Installs what is missing
+# from Debian's packages; does nothing when both are there. Called by `make setup`.
+set -euo pipefail
+need=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+[ ${#need[@]} -eq 0 ] && exit 0
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "error: please install ${need[*]} with your system's package manager" >&2; exit 1
+fi
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "error: need root (or sudo) to apt-get install ${need[*]}" >&2; exit 1; }
+  SUDO=sudo
+fi
+echo "installing system packages: ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1 || {
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }
+# Debian starts a system broker on 1883 on install when it can; the lab starts its own brokers on free ports.

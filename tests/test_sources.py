@@ -1,0 +1,161 @@
+"""Sources against real servers: PostgreSQL and SQLite (SQLAlchemy), the CRM API over HTTP on loopback, Mosquitto."""
+import json, time
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from mlops_lab import api, database, iot
+
+
+# ---------------------------------------------------------------- database
+
+def _billing(eng):
+    with eng.begin() as c:
+        c.execute(sa.text('DROP TABLE IF EXISTS billing'))
+        ts = 'TEXT' if eng.dialect.name == 'sqlite' else 'TIMESTAMP'  # SQLite has no timestamp type: ISO text sorts right
+        c.execute(sa.text(f'CREATE TABLE billing (customer_id VARCHAR(10) PRIMARY KEY, charge TEXT, updated_at {ts})'))
+        c.execute(sa.text("INSERT INTO billing VALUES ('C2', '1', '2026-01-01 10:00:00'), ('C1', '2', '2026-01-01 10:00:00'),"
+                          "('C3', '3', '2026-01-01 10:00:05'), ('C4', '4', '2026-01-01 10:00:05'), ('C5', '5', '2026-01-01 10:00:07')"))
+
+
+@pytest.fixture(params=['sqlite', 'postgresql'])
+def db(request, tmp_path):
+    url = f'sqlite:///{tmp_path}/b.db' if request.param == 'sqlite' else request.getfixturevalue('postgres')
+    eng = database.engine(url)
+    _billing(eng)
+    yield eng
+    eng.dispose()
+
+
+def test_full_pull_streams_in_chunks_ordered_by_watermark_and_key(db):
+    parts = list(database.pull(db, 'billing', key='customer_id', watermark='updated_at', rows=2))
+    assert [len(p) for p in parts] == [2, 2, 1]
+    assert pd.concat(parts).customer_id.tolist() == ['C1', 'C2', 'C3', 'C4', 'C5']
+
+
+def test_incremental_pull_with_compound_watermark_misses_no_tie(db):
+    first = pd.concat(database.pull(db, 'billing', key='customer_id', watermark='updated_at', rows=10)).iloc[:3]
+    since = database.mark(first, 'updated_at', 'customer_id')  # stopped after C3 (10:00:05)
+    with db.begin() as c:  # a late row with the same timestamp as the watermark, and an update
+        c.execute(sa.text("INSERT INTO billing VALUES ('C6', '6', '2026-01-01 10:00:05')"))
+        c.execute(sa.text("UPDATE billing SET charge = '9', updated_at = '2026-01-01 10:00:09' WHERE customer_id = 'C1'"))
+    new = pd.concat(database.pull(db, 'billing', key='customer_id', watermark='updated_at', since=since))
+    assert new.customer_id.tolist() == ['C4', 'C6', 'C5', 'C1']
+    assert new.set_index('customer_id').charge['C1'] == '9'
+    again = list(database.pull(db, 'billing', key='customer_id', watermark='updated_at', since=database.mark(new, 'updated_at', 'customer_id')))
+    assert sum(map(len, again)) == 0
+
+
+def test_database_errors_are_clear(db):
+    with pytest.raises(LookupError, match="no table 'nope'"):
+        next(database.pull(db, 'nope', key='id'))
+    with pytest.raises(ValueError, match='needs a watermark'):
+        next(database.pull(db, 'billing', key='customer_id', since=('x', 'y')))
+
+
+def test_unreachable_postgres_names_the_server_not_the_password():
+    with pytest.raises(ConnectionError) as e:
+        database.engine(f'postgresql+psycopg://lab:hunter2@127.0.0.1:{api.free_port()}/x')
+    assert 'cannot connect to postgresql+psycopg://lab:***@127.0.0.1' in str(e.value) and 'hunter2' not in str(e.value)
+
+
+# ---------------------------------------------------------------- REST API
+
+RECS = [{'customer_id': f'C{i:06d}', 'support_calls': i % 5} for i in range(1, 251)]
+
+
+def test_api_client_survives_every_fault_and_gets_each_record_once():
+    app = api.crm_app(RECS, page_size=50, faults='slow@1,429@2,500@2,drop@3,500@5', slow_s=1.0, retry_after=1)
+    with api.serve(app) as url:
+        got = api.fetch(url, 'lab-token', api.Policy(read=0.3, base=0.01))
+    assert got.items == RECS and len(got.position) == 250 and got.position[50] == 'page 2 #1'
+    outcomes = [o for _, _, o in got.attempts if o != 'ok']
+    assert outcomes == ['ReadTimeout', 'HTTP 429', 'HTTP 500', 'RemoteProtocolError', 'HTTP 500']
+    assert [f for _, f in app.state.log if f != 'ok'] == ['slow', '429', '500', 'drop', '500']
+    assert got.waited >= 1.0  # Retry-After: 1 was honoured
+
+
+def test_api_auth_failure_is_not_retried():
+    app = api.crm_app(RECS, page_size=50)
+    with api.serve(app) as url:
+        with pytest.raises(api.APIError, match='HTTP 401.*not retried'):
+            api.fetch(url, 'wrong-token')
+    assert app.state.log == []  # rejected before any page was served
+
+
+def test_api_retry_budget_exhausted_lists_attempts():
+    with api.serve(api.crm_app(RECS, faults='500@1,500@1,500@1,500@1')) as url:
+        with pytest.raises(api.APIError, match=r'page=1: gave up after 3 attempts: HTTP 500, HTTP 500, HTTP 500'):
+            api.fetch(url, 'lab-token', api.Policy(retries=2, base=0.01))
+
+
+def test_api_unreachable_server_fails_after_retries():
+    with pytest.raises(api.APIError, match='ConnectError'):
+        api.fetch(f'http://127.0.0.1:{api.free_port()}', 'lab-token', api.Policy(retries=1, base=0.01))
+
+
+def test_backoff_is_bounded_full_jitter():
+    import random
+    p, rng = api.Policy(base=0.5, cap=4), random.Random(1)
+    waits = [[api.backoff(a, p, rng) for _ in range(2000)] for a in range(6)]
+    for a, w in enumerate(waits):
+        hi = min(4, 0.5 * 2 ** a)
+        assert 0 <= min(w) and max(w) <= hi and abs(sum(w) / len(w) - hi / 2) < 0.1 * hi
+
+
+def test_bad_fault_spec():
+    with pytest.raises(ValueError, match="bad fault 'boom@2'"):
+        api.parse_faults('429@1,boom@2')
+
+
+# ---------------------------------------------------------------- MQTT
+
+def test_mqtt_stream_is_validated_deduplicated_and_windowed(broker, tmp_path):
+    payloads = iot.readings(1500, sensors=3, seed=4, bad=0.04, resend=0.03)
+    col = iot.Collector(window=60, batch=200)
+    sub = iot.subscribe(col, broker.port)
+    acked = iot.publish(payloads, broker.port)
+    assert iot.drain(col, payloads)
+    sub.loop_stop(); sub.disconnect()
+    assert len(acked) == len(payloads)
+    # the same payloads without a network give the same result
+    ref = iot.Collector(window=60, batch=200)
+    for p in payloads: ref.add(p)
+    c, r = col.counts(), ref.counts()
+    assert c == r and c['duplicates'] > 0 and c['quarantined'] > 0
+    assert c['read'] == c['accepted'] + c['quarantined'] and c['received'] == len(payloads)
+    readings, windows, q = col.tables()
+    assert readings.id.is_unique and windows['count'].sum() == c['accepted']
+    assert set(q.reason.str.split(':').str[0]) >= {'temp', 'humidity', 'invalid JSON'}
+    col.write(tmp_path / 'out')
+    assert len(pd.read_parquet(tmp_path / 'out' / 'readings.parquet')) == c['accepted']
+
+
+def test_broker_restart_loses_no_acknowledged_reading(broker):
+    payloads = iot.readings(3000, sensors=4, seed=5, bad=0, resend=0)
+    col = iot.Collector(window=60)
+    sub = iot.subscribe(col, broker.port)
+    acked = iot.publish(payloads, broker.port, on_half=lambda: broker.restart(down=0.5))
+    iot.drain(col, payloads, timeout=30)
+    sub.loop_stop(); sub.disconnect()
+    ids = {iot.reading_id(payloads[i]) for i in acked}
+    assert len(acked) == len(payloads) and ids - col.seen == set()
+    assert col.counts()['accepted'] == len(payloads)
+
+
+def test_subscriber_offline_gets_queued_readings_from_its_persistent_session(broker):
+    col = iot.Collector()
+    sub = iot.subscribe(col, broker.port)
+    sub.loop_stop(); sub.disconnect()  # the session stays on the broker
+    payloads = iot.readings(300, seed=6, bad=0, resend=0)
+    iot.publish(payloads, broker.port)
+    broker.restart(down=0.2)  # and survives a broker restart on disk
+    sub = iot.subscribe(col, broker.port)
+    assert iot.drain(col, payloads, timeout=15)
+    sub.loop_stop(); sub.disconnect()
+    assert col.counts()['accepted'] == 300
+
+
+def test_broker_missing_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(iot, 'mosquitto', lambda: None)
+    with pytest.raises(FileNotFoundError, match='apt-get install mosquitto'):
+        iot.Broker()
