@@ -11,7 +11,7 @@ import pandas as pd
 import pandera.pandas as pa
 from .core import sha256
 from .files import InputError, chunks
-from .validate import NA_TOKENS, SchemaMismatch, is_text, reconcile, validate
+from .validate import NA_TOKENS, SchemaMismatch, is_text, reconcile, record, validate
 
 # %% auto #0
 __all__ = ['open_catalog', 'log', 'done', 'history', 'SchemaDrift', 'drift', 'ingest_file', 'orders']
@@ -85,10 +85,12 @@ def _order(pos: pd.Series) -> pd.Series: return pos.str.extract(r'(\d+)$')[0].as
 def _process(df, schema, source, position, bad):
     "Validate one chunk and merge in the records its reader could not parse (runs in a worker process if asked)."
     import gc
+    if df.empty:  # e.g. a JSON Lines chunk whose lines were all broken: nothing to validate
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in schema.columns}), bad.reset_index(drop=True), len(bad), position
     good, q = validate(df, schema, source, position)
     if len(bad): q = pd.concat([bad, q]).sort_values('position', key=_order, kind='stable', ignore_index=True)
     gc.collect()  # pandera's caught SchemaErrors sit in reference cycles holding the chunk; free them now, not later
-    return good, q, len(df) + len(bad)
+    return good, q, len(df) + len(bad), position.loc[good.index]
 
 def ingest_file(path: str | Path, schema: pa.DataFrameSchema, out: str | Path, catalog=None, rows: int = 100_000,
                 workers: int = 1) -> dict:
@@ -112,13 +114,14 @@ def ingest_file(path: str | Path, schema: pa.DataFrameSchema, out: str | Path, c
     pool = ProcessPoolExecutor(workers, mp.get_context('spawn')) if workers > 1 else None
     it, pending, first = chunks(path, rows), deque(), [True]
 
-    def write(good, q, read):
+    def write(good, q, read, pos):
         for c, seen in keys.items():  # a key accepted in an earlier chunk makes a later copy a duplicate
             dup = good[c].isin(seen)
             if dup.any():
-                extra = pd.DataFrame({'source': path.name, 'position': 'record ?', 'reason': f'{c}: duplicate (in an earlier chunk)',
-                                      'raw': good[dup].astype(str).agg(','.join, axis=1)})
-                q, good = pd.concat([q, extra], ignore_index=True), good[~dup]
+                extra = pd.DataFrame({'source': path.name, 'position': pos[dup].values,
+                                      'reason': [f'{c}: duplicate ({v!r}, accepted in an earlier chunk)' for v in good.loc[dup, c]],
+                                      'raw': [record(r) for r in good[dup].itertuples(index=False)]})
+                q, good, pos = pd.concat([q, extra], ignore_index=True), good[~dup], pos[~dup]
             seen.update(good[c])
         writer.write_table(A.Table.from_pandas(good[arrow.names], schema=arrow, preserve_index=False))
         q.to_csv(tmp['quarantine'], mode='a', header=first[0], index=False); first[0] = False
@@ -126,9 +129,12 @@ def ingest_file(path: str | Path, schema: pa.DataFrameSchema, out: str | Path, c
 
     try:
         writer = pq.ParquetWriter(tmp['data'], arrow)
-        for i, (s, c) in enumerate(it):
-            if i == 0 and (d := drift(c.df.head(2000), schema)):
-                raise SchemaDrift(f'{path}: schema drift against {name}: {json.dumps(d)}')
+        head = chunks(path, 2000)  # drift is judged on the first 2,000 records, whatever the chunk size
+        try: sample = next(head)[1].df
+        finally: head.close()
+        if len(sample.columns) and (d := drift(sample, schema)):
+            raise SchemaDrift(f'{path}: schema drift against {name}: {json.dumps(d)}')
+        for s, c in it:
             if pool is None: write(*_process(c.df, schema, path.name, c.position, c.bad)); continue
             pending.append(pool.submit(_process, c.df, schema, path.name, c.position, c.bad))
             while len(pending) > workers: write(*pending.popleft().result())  # bounded: at most workers + 1 chunks in flight

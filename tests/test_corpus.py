@@ -50,3 +50,39 @@ def test_good_rows_survive_next_to_bad_ones(tmp_path):
         got = pd.read_parquet(catalog.ingest_file(BAD / name, catalog.orders(), tmp_path / name)['outputs']['data'])
         same = got.merge(ref, how='inner')
         assert len(same) == len(got), name
+
+
+def test_cli_ingest_folder_reports_every_file_and_is_idempotent(tmp_path):
+    from conftest import cli
+    out = tmp_path / 'out'
+    r = cli('ingest', BAD, '--out', out, '--rows', 2)
+    assert r.returncode == 1, r.stderr  # some files are rejected
+    for name, case in CASES.items():
+        line = next(l for l in r.stdout.splitlines() if f' {name} ' in l)
+        assert ('rejected' in line) == ('error' in case), line
+    assert 'cases.json' in r.stdout and 'README.md' in r.stdout  # not orders files: refused with a reason, not skipped silently
+    again = cli('ingest', BAD / 'good.csv', '--out', out)
+    assert again.returncode == 0 and 'skipped' in again.stdout and 'already ingested' in again.stdout
+
+
+def test_cli_ingest_with_a_yaml_schema(tmp_path):
+    from conftest import cli
+    import pandera.pandas as pa
+    s = pa.DataFrameSchema({'id': pa.Column(int, pa.Check.ge(1)), 'name': pa.Column(str, pa.Check.str_length(1, 5))},
+                           coerce=True, strict=True, name='people_v1')
+    (tmp_path / 'people.yaml').write_text(s.to_yaml())
+    (tmp_path / 'p.csv').write_text('id,name\n1,Ann\n0,Bo\n3,Christopher\n')
+    r = cli('ingest', tmp_path / 'p.csv', '--schema', tmp_path / 'people.yaml', '--out', tmp_path / 'o')
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert pd.read_parquet(next((tmp_path / 'o' / 'people_v1').glob('*.parquet'))).id.tolist() == [1]
+    q = pd.read_csv(next((tmp_path / 'o' / 'quarantine').glob('*.csv')))
+    assert q.position.tolist() == ['record 3', 'record 4']
+    bad = cli('ingest', tmp_path / 'p.csv', '--schema', tmp_path / 'nope.yaml', '--out', tmp_path / 'o')
+    assert bad.returncode == 1 and 'no schema file' in bad.stderr
+
+
+def test_duplicate_keys_across_chunks_are_caught(tmp_path):
+    r = catalog.ingest_file(BAD / 'duplicate_keys.csv', catalog.orders(), tmp_path, rows=2)  # 4 chunks of 2 records
+    q = pd.read_csv(r['outputs']['quarantine'])
+    assert (r['accepted'], r['quarantined']) == (5, 2)
+    assert q.position.tolist() == ['record 7', 'record 8'] and q.reason.str.contains('duplicate').all()
