@@ -83,25 +83,39 @@ def check(df: pd.DataFrame, schema: pa.DataFrameSchema, passes: int = 4) -> tupl
         good = good[~dup]
     return good, reasons.sort_index()
 
+def _reasons(e: pa.errors.SchemaErrors, schema, reasons: dict) -> tuple[set, set]:
+    "Add the row failures of `e` to `reasons`; return (failing rows, columns that failed to coerce). Raise if no row is to blame."
+    fc = e.failure_cases
+    rows = fc[fc['index'].notna()]
+    uncoerced = rows[rows.check.astype(str).str.startswith(('coerce_dtype', 'dtype('))]
+    # a failure of no row is the source's problem, unless it is a check that could not run on an uncoerced column
+    whole = fc[fc['index'].isna() & ~fc.column.isin(uncoerced.column)]
+    if len(whole):
+        msg = '; '.join(f'missing column {v!r}' if k == 'column_in_dataframe' else f'column {v!r} not in the schema'
+                        if k == 'column_in_schema' else f'{c}: {k} ({v})' for c, k, v in whole[['column', 'check', 'failure_case']].itertuples(index=False))
+        raise SchemaMismatch(f'{schema.name or "schema"}: {msg}') from None
+    for i, col, chk, val in rows[['index', 'column', 'check', 'failure_case']].itertuples(index=False):
+        have = reasons.setdefault(i, [])
+        if not any(r.startswith(f'{col}:') for r in have): have.append(_reason(col, chk, val))
+    return set(rows['index']), set(uncoerced.column)
+
 def _check(df, schema, passes):
     reasons: dict = {}
-    todo = df
+    try: return _validate(df, schema), pd.Series(reasons, dtype=object)  # the usual case: one pass
+    except pa.errors.SchemaErrors as e: bad, cols = _reasons(e, schema, reasons)
+    todo = df.drop(index=list(bad))
     for _ in range(passes):
-        try: return _validate(todo, schema), pd.Series(reasons, dtype=object)
+        # Every check ran on every row, except the checks of columns that failed to coerce somewhere:
+        # run those on the remaining rows, then coercing them is all that is left to do.
+        if not cols:
+            good = schema.coerce_dtype(todo)
+            if schema.strict == 'filter': good = good[[c for c in good.columns if c in schema.columns]]
+            return good, pd.Series(reasons, dtype=object)
+        sub = pa.DataFrameSchema({c: schema.columns[c] for c in cols}, coerce=True, name=schema.name)
+        try: _validate(todo[list(cols)], sub); cols = set()
         except pa.errors.SchemaErrors as e:
-            fc = e.failure_cases
-            rows = fc[fc['index'].notna()]
-            uncoerced = rows[rows.check.astype(str).str.startswith(('coerce_dtype', 'dtype('))]
-            # a failure of no row is the source's problem, unless it is a check that could not run on an uncoerced column
-            whole = fc[fc['index'].isna() & ~fc.column.isin(uncoerced.column)]
-            if len(whole):
-                msg = '; '.join(f'missing column {v!r}' if k == 'column_in_dataframe' else f'column {v!r} not in the schema'
-                                if k == 'column_in_schema' else f'{c}: {k} ({v})' for c, k, v in whole[['column', 'check', 'failure_case']].itertuples(index=False))
-                raise SchemaMismatch(f'{schema.name or "schema"}: {msg}') from None
-            for i, col, chk, val in rows[['index', 'column', 'check', 'failure_case']].itertuples(index=False):
-                have = reasons.setdefault(i, [])
-                if not any(r.startswith(f'{col}:') for r in have): have.append(_reason(col, chk, val))
-            todo = todo.drop(index=[i for i in reasons if i in todo.index])  # the rest is checked again
+            bad, cols = _reasons(e, sub, reasons)
+            todo = todo.drop(index=list(bad))
     raise SchemaMismatch(f'{schema.name or "schema"}: rows still failing after {passes} passes')
 
 # %% ../nbs/30_validate.ipynb #11a913a7
