@@ -64,15 +64,20 @@ def interpreter_class(prefer: str | None = None):
 # %% ../nbs/85_edge.ipynb #4637fe45
 class Model:
     "A verified bundle, loaded in a TFLite interpreter."
-    def __init__(self, folder: str | Path, threads: int = 1, runtime: str | None = None):
+    def __init__(self, folder: str | Path, threads: int = 1, runtime: str | None = None, kernels: str = 'default'):
         self.folder = Path(folder)
         self.manifest = verify(self.folder)
         self.labels = json.loads((self.folder / 'labels.json').read_text())
         self.spec = json.loads((self.folder / 'preprocess.json').read_text())
         self.meta = json.loads((self.folder / 'metadata.json').read_text())
         self.runtime, cls = interpreter_class(runtime)
+        kw = {}
+        if kernels == 'reference':  # TFLite's portable reference kernels: the same bytes on every CPU
+            import importlib
+            kw['experimental_op_resolver_type'] = importlib.import_module(self.runtime).OpResolverType.BUILTIN_REF
+        elif kernels != 'default': raise ValueError(f"kernels must be 'default' or 'reference', not {kernels!r}")
         try:
-            self.interp = cls(model_path=str(self.folder / 'model.tflite'), num_threads=threads)
+            self.interp = cls(model_path=str(self.folder / 'model.tflite'), num_threads=threads, **kw)
             self.interp.allocate_tensors()
         except (ValueError, RuntimeError) as e: raise BundleError(f'{self.folder}/model.tflite: cannot be loaded by {self.runtime}: {e}') from None
         self.inp, self.out = self.interp.get_input_details()[0], self.interp.get_output_details()[0]
@@ -93,17 +98,21 @@ class Model:
             x = np.clip(np.round(x / s + z), info.min, info.max)
         return x.astype(self.inp['dtype'])
 
-    def scores(self, x: np.ndarray) -> np.ndarray:
-        "Class scores (de-quantized) for a batch of raw inputs, one inference per row."
-        t, out = self.tensor(x), []
-        for row in t:
+    def raw(self, x: np.ndarray) -> np.ndarray:
+        "The model's output tensors (int8 for an integer model) for a batch of raw inputs, one inference per row."
+        out = []
+        for row in self.tensor(x):
             self.interp.set_tensor(self.inp['index'], row[None])
             self.interp.invoke()
-            y = self.interp.get_tensor(self.out['index'])[0]
-            if self.out['dtype'] in (np.int8, np.uint8):
-                s, z = self.out['quantization']; y = (y.astype(np.float32) - z) * s
-            out.append(y)
-        return np.array(out, dtype=np.float32)
+            out.append(self.interp.get_tensor(self.out['index'])[0].copy())
+        return np.array(out)
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        "Class scores (de-quantized) for a batch of raw inputs."
+        y = self.raw(x)
+        if self.out['dtype'] in (np.int8, np.uint8):
+            s, z = self.out['quantization']; y = (y.astype(np.float32) - z) * s
+        return y.astype(np.float32)
 
     def classify(self, x: np.ndarray) -> list[dict]:
         "Label and score of each row of `x`, with the scores of every class."
@@ -111,7 +120,7 @@ class Model:
         return [{'label': self.labels[int(i)], 'score': round(float(s[i]), 4),
                  'scores': {l: round(float(v), 4) for l, v in zip(self.labels, s)}} for s, i in zip(sc, sc.argmax(1))]
 
-# %% ../nbs/85_edge.ipynb #5d5dd806
+# %% ../nbs/85_edge.ipynb #a9a5da81
 def load_images(paths: list, spec: dict) -> np.ndarray:
     "Read image files into raw pixel arrays of the bundle's input shape (Pillow: colour mode, resize)."
     from PIL import Image
@@ -126,7 +135,7 @@ def load_images(paths: list, spec: dict) -> np.ndarray:
         out.append(a.reshape(h, w, c) * spec.get('pixel_scale', 1.0))
     return np.array(out, dtype=np.float32)
 
-# %% ../nbs/85_edge.ipynb #cab47d90
+# %% ../nbs/85_edge.ipynb #e744e78f
 def bench(model: Model, n: int = 200, batch: int = 64) -> dict:
     "Single-inference latency percentiles (ms) and batch throughput (inferences/s) on this machine."
     rng = np.random.default_rng(0)
@@ -139,7 +148,7 @@ def bench(model: Model, n: int = 200, batch: int = 64) -> dict:
     return {'runtime': model.runtime, 'p50_ms': round(float(np.percentile(t, 50)), 4), 'p99_ms': round(float(np.percentile(t, 99)), 4),
             'throughput_per_s': round(batch / secs, 1), 'n': n}
 
-# %% ../nbs/85_edge.ipynb #adea95e5
+# %% ../nbs/85_edge.ipynb #ddbb3229
 def _link(root: Path, name: str, target: Path):
     tmp = root / f'.{name}.tmp'
     if tmp.is_symlink() or tmp.exists(): tmp.unlink()
@@ -171,7 +180,7 @@ def rollback(root: str | Path) -> Path:
     _link(root, 'current', prev); _link(root, 'previous', cur)
     return prev
 
-# %% ../nbs/85_edge.ipynb #4ebef1f2
+# %% ../nbs/85_edge.ipynb #94973bb2
 IMAGES = ('.png', '.jpg', '.jpeg', '.bmp', '.gif', '.webp')
 
 def watch(folder: str | Path, bundle: str | Path, results: str | Path, interval: float = 1.0, once: bool = False,
@@ -197,7 +206,7 @@ def watch(folder: str | Path, bundle: str | Path, results: str | Path, interval:
         if once: return n
         time.sleep(interval)
 
-# %% ../nbs/85_edge.ipynb #2763d3d8
+# %% ../nbs/85_edge.ipynb #c98567d6
 def main(argv=None) -> int:
     "Entry point of `mlops-lab-edge`: info, classify, bench, watch, install, rollback."
     p = argparse.ArgumentParser(prog='mlops-lab-edge', description='Serve mlops-lab model bundles on a device (numpy + a TFLite runtime).')
@@ -207,6 +216,7 @@ def main(argv=None) -> int:
         q = sub.add_parser(name, help=help)
         q.add_argument('--bundle', default=os.environ.get('MLOPS_LAB_BUNDLE', 'current'), help='bundle folder (default: $MLOPS_LAB_BUNDLE or ./current)')
         q.add_argument('--threads', type=int, default=1)
+        q.add_argument('--kernels', choices=['default', 'reference'], default='default', help='reference: portable kernels, identical on every CPU')
     sub.choices['classify'].add_argument('files', nargs='+', help='image files or folders')
     sub.choices['classify'].add_argument('--json', action='store_true', help='one JSON object per line')
     sub.choices['bench'].add_argument('-n', type=int, default=200)
@@ -224,7 +234,7 @@ def main(argv=None) -> int:
         if a.cmd == 'watch':
             n = watch(a.folder, a.bundle, a.results, a.interval, a.once, a.threads, log=lambda s: print(s, file=sys.stderr, flush=True))
             print(f'{n} images classified'); return 0
-        m = Model(a.bundle, threads=a.threads)
+        m = Model(a.bundle, threads=a.threads, kernels=a.kernels)
         if a.cmd == 'info':
             print(json.dumps({'bundle': str(m.folder.resolve()), 'runtime': m.runtime, 'input': {'shape': m.shape, 'dtype': m.inp['dtype'].__name__},
                               'labels': m.labels, 'metadata': m.meta}, indent=1)); return 0
@@ -236,5 +246,5 @@ def main(argv=None) -> int:
     except (BundleError, ValueError, RuntimeError, FileNotFoundError) as e:
         print(f'mlops-lab-edge {a.cmd}: {e}', file=sys.stderr); return 1
 
-# %% ../nbs/85_edge.ipynb #cd588a45
+# %% ../nbs/85_edge.ipynb #3bb5e290
 if __name__ == '__main__' and 'IPython' not in sys.modules: sys.exit(main())  # python -m mlops_lab.edge
