@@ -93,7 +93,7 @@ def _process(df, schema, source, position, bad):
     return good, q, len(df) + len(bad), position.loc[good.index]
 
 def ingest_file(path: str | Path, schema: pa.DataFrameSchema, out: str | Path, catalog=None, rows: int = 100_000,
-                workers: int = 1) -> dict:
+                workers: int = 1, progress: bool = False) -> dict:
     "Stream `path` through `schema` into `out/<schema>/` (Parquet) and `out/quarantine/` (CSV), recorded in `catalog` (default `out/catalog.db`)."
     import pyarrow as A, pyarrow.parquet as pq
     from collections import deque
@@ -113,6 +113,10 @@ def ingest_file(path: str | Path, schema: pa.DataFrameSchema, out: str | Path, c
     keys = {c: set() for c, col in schema.columns.items() if col.unique}  # unique across chunks: every key seen so far
     pool = ProcessPoolExecutor(workers, mp.get_context('spawn')) if workers > 1 else None
     it, pending, first = chunks(path, rows), deque(), [True]
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(desc=path.name, unit=' rows', unit_scale=True, leave=False)
+    else: bar = None
 
     def write(good, q, read, pos):
         for c, seen in keys.items():  # a key accepted in an earlier chunk makes a later copy a duplicate
@@ -126,6 +130,7 @@ def ingest_file(path: str | Path, schema: pa.DataFrameSchema, out: str | Path, c
         writer.write_table(A.Table.from_pandas(good[arrow.names], schema=arrow, preserve_index=False))
         q.to_csv(tmp['quarantine'], mode='a', header=first[0], index=False); first[0] = False
         n['read'] += read; n['accepted'] += len(good); n['quarantined'] += len(q)
+        if bar is not None: bar.update(read); bar.set_postfix(quarantined=n['quarantined'], refresh=False)
 
     try:
         writer = pq.ParquetWriter(tmp['data'], arrow)
@@ -150,6 +155,7 @@ def ingest_file(path: str | Path, schema: pa.DataFrameSchema, out: str | Path, c
     finally:
         it.close()
         if pool is not None: pool.shutdown(cancel_futures=True)
+        if bar is not None: bar.close()
     outputs = {k: str(p) for k, p in dest.items()}
     rec = {**base, 'seconds': round(time.perf_counter() - t0, 3), 'status': 'done', 'rows_read': counts['read'],
            'accepted': counts['accepted'], 'quarantined': counts['quarantined'], 'outputs': outputs, 'message': ''}

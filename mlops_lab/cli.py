@@ -128,7 +128,7 @@ def cmd_ingest(a) -> int:
     eng, rows, failed = catalog.open_catalog(Path(a.out) / 'catalog.db'), [], 0
     for p in found:
         try:
-            r = catalog.ingest_file(p, schema, a.out, eng, rows=a.rows, workers=a.workers)
+            r = catalog.ingest_file(p, schema, a.out, eng, rows=a.rows, workers=a.workers, progress=sys.stderr.isatty())
             rows.append((p.name, r['status'], r['rows_read'], r['accepted'], r['quarantined'], r['message'] or Path(r['outputs']['data']).name))
         except (files.InputError, catalog.SchemaDrift, validate.SchemaMismatch) as e:
             failed += 1
