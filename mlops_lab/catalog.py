@@ -11,7 +11,7 @@ import pandas as pd
 import pandera.pandas as pa
 from .core import sha256
 from .files import InputError, chunks
-from .validate import NA_TOKENS, SchemaMismatch, is_text, reconcile, record, validate
+from .validate import NA_TOKENS, SchemaMismatch, by_position, is_text, reconcile, record, validate
 
 # %% auto #0
 __all__ = ['open_catalog', 'log', 'done', 'history', 'SchemaDrift', 'drift', 'ingest_file', 'orders']
@@ -70,8 +70,8 @@ def drift(df: pd.DataFrame, schema: pa.DataFrameSchema, min_values: int = 5) -> 
         v = df[c]
         v = v[v.notna() & ~v.astype(str).str.strip().str.lower().isin(NA_TOKENS)]
         if len(v) >= min_values:
-            share = 1 - _parses(v, col.dtype).mean()
-            if share >= 0.5: out['retyped'][c] = f'{share:.0%} of values are not {col.dtype} (e.g. {v[~_parses(v, col.dtype)].iloc[0]!r})'
+            ok = _parses(v, col.dtype)
+            if (share := 1 - ok.mean()) >= 0.5: out['retyped'][c] = f'{share:.0%} of values are not {col.dtype} (e.g. {v[~ok].iloc[0]!r})'
     return {k: v for k, v in out.items() if v}
 
 # %% ../nbs/35_catalog.ipynb #88641ccb
@@ -80,15 +80,13 @@ def _arrow_schema(schema: pa.DataFrameSchema):
     types = {'float64': A.float64(), 'int64': A.int64(), 'bool': A.bool_(), 'datetime64[ns]': A.timestamp('ns')}
     return A.schema([(c, types.get(str(col.dtype), A.string())) for c, col in schema.columns.items()])
 
-def _order(pos: pd.Series) -> pd.Series: return pos.str.extract(r'(\d+)$')[0].astype(int)
-
 def _process(df, schema, source, position, bad):
     "Validate one chunk and merge in the records its reader could not parse (runs in a worker process if asked)."
     import gc
     if df.empty:  # e.g. a JSON Lines chunk whose lines were all broken: nothing to validate
         return pd.DataFrame({c: pd.Series(dtype=object) for c in schema.columns}), bad.reset_index(drop=True), len(bad), position
     good, q = validate(df, schema, source, position)
-    if len(bad): q = pd.concat([bad, q]).sort_values('position', key=_order, kind='stable', ignore_index=True)
+    if len(bad): q = by_position(pd.concat([bad, q]))
     gc.collect()  # pandera's caught SchemaErrors sit in reference cycles holding the chunk; free them now, not later
     return good, q, len(df) + len(bad), position.loc[good.index]
 
@@ -108,11 +106,11 @@ def ingest_file(path: str | Path, schema: pa.DataFrameSchema, out: str | Path, c
     stem = f'{path.stem}-{sha[:12]}'
     dest = {'data': out / name / f'{stem}.parquet', 'quarantine': out / 'quarantine' / f'{stem}.csv'}
     tmp = {k: p.with_name(f'.{p.name}.{os.getpid()}.tmp') for k, p in dest.items()}
-    for p in tmp.values(): p.parent.mkdir(parents=True, exist_ok=True)
+    for p in tmp.values(): p.parent.mkdir(parents=True, exist_ok=True); p.unlink(missing_ok=True)  # no leftover of a crashed run
     arrow, writer, n = _arrow_schema(schema), None, {'read': 0, 'accepted': 0, 'quarantined': 0}
     keys = {c: set() for c, col in schema.columns.items() if col.unique}  # unique across chunks: every key seen so far
     pool = ProcessPoolExecutor(workers, mp.get_context('spawn')) if workers > 1 else None
-    it, pending, first = chunks(path, rows), deque(), [True]
+    it, pending = chunks(path, rows), deque()
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(desc=path.name, unit=' rows', unit_scale=True, leave=False)
@@ -128,7 +126,7 @@ def ingest_file(path: str | Path, schema: pa.DataFrameSchema, out: str | Path, c
                 q, good, pos = pd.concat([q, extra], ignore_index=True), good[~dup], pos[~dup]
             seen.update(good[c])
         writer.write_table(A.Table.from_pandas(good[arrow.names], schema=arrow, preserve_index=False))
-        q.to_csv(tmp['quarantine'], mode='a', header=first[0], index=False); first[0] = False
+        q.to_csv(tmp['quarantine'], mode='a', header=not tmp['quarantine'].exists(), index=False)
         n['read'] += read; n['accepted'] += len(good); n['quarantined'] += len(q)
         if bar is not None: bar.update(read); bar.set_postfix(quarantined=n['quarantined'], refresh=False)
 

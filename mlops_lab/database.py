@@ -51,4 +51,4 @@ def mark(df: pd.DataFrame, watermark: str, key: str) -> tuple | None:
 # %% ../nbs/32_database.ipynb #1b219a88
 def positions(df: pd.DataFrame, table: str, key: str) -> pd.Series:
     "Where each pulled row came from: `table key=value`."
-    return (f'{table} {key}=' + df[key].astype(str)).reset_index(drop=True).set_axis(df.index)
+    return f'{table} {key}=' + df[key].astype(str)

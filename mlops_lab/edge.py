@@ -4,9 +4,10 @@
 
 # %% ../nbs/85_edge.ipynb #197d75f0
 from __future__ import annotations
-import argparse, hashlib, json, os, shutil, sys, time
+import argparse, json, os, shutil, sys, time
 from pathlib import Path
 import numpy as np
+from .core import sha256  # standard library only: fine on a device
 
 # %% auto #0
 __all__ = ['FILES', 'FORMAT', 'RUNTIMES', 'IMAGES', 'BundleError', 'write_bundle', 'verify', 'interpreter_class', 'Model',
@@ -19,19 +20,13 @@ FORMAT = 1
 class BundleError(ValueError):
     "A bundle that must not be served: missing, corrupted, tampered with, or not for this input."
 
-def _sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        while b := f.read(1 << 20): h.update(b)
-    return h.hexdigest()
-
 def write_bundle(folder: str | Path, model: bytes, labels: list, preprocess: dict, metadata: dict) -> Path:
     "Write a bundle folder: the model, labels, preprocessing spec, metadata, and a manifest of their sha256."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     (folder / 'model.tflite').write_bytes(model)
     for name, obj in (('labels.json', list(labels)), ('preprocess.json', preprocess), ('metadata.json', metadata)):
         (folder / name).write_text(json.dumps(obj, indent=1, sort_keys=True))
-    manifest = {'format': FORMAT, 'files': {f: _sha(folder / f) for f in FILES}}
+    manifest = {'format': FORMAT, 'files': {f: sha256(folder / f) for f in FILES}}
     (folder / 'manifest.json').write_text(json.dumps(manifest, indent=1, sort_keys=True))
     return folder
 
@@ -46,7 +41,7 @@ def verify(folder: str | Path) -> dict:
         want = manifest.get('files', {}).get(f)
         if want is None: raise BundleError(f'{folder}: manifest does not list {f}')
         if not (folder / f).is_file(): raise BundleError(f'{folder}/{f}: missing')
-        if _sha(folder / f) != want: raise BundleError(f'{folder}/{f}: sha256 mismatch (corrupted or tampered with)')
+        if sha256(folder / f) != want: raise BundleError(f'{folder}/{f}: sha256 mismatch (corrupted or tampered with)')
     return manifest
 
 # %% ../nbs/85_edge.ipynb #41464488

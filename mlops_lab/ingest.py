@@ -13,7 +13,7 @@ import pandera.pandas as pa
 from .core import atomic, need, sha256, write_json
 from .data import COLUMNS, CONTRACTS, INTERNET, PAYMENTS, SNAPSHOT, SOURCES
 from .files import InputError, chunks
-from .validate import NA_TOKENS, QUARANTINE, check, quarantine, reconcile, slug
+from .validate import NA_TOKENS, QUARANTINE, by_position, check, quarantine, reconcile, slug
 
 # %% auto #0
 __all__ = ['SYNONYMS', 'FLAGS', 'CATEGORICAL', 'NUMERIC', 'SCHEMA_VERSION', 'Part', 'read_export', 'pull_billing', 'pull_support',
@@ -35,7 +35,7 @@ def read_export(path: str | Path, columns: list = SOURCES['raw.csv']) -> Part:
     for s, c in chunks(path):
         missing = [k for k in columns if k not in c.df.columns]
         if missing: raise InputError(f'{path}: header lacks column(s) {missing}; found {list(c.df.columns)}')
-        dfs.append(c.df.astype(object).where(c.df.notna(), '').astype(str)); pos.append(c.position); bad.append(c.bad)
+        dfs.append(_text(c.df)); pos.append(c.position); bad.append(c.bad)
     df = pd.concat(dfs, ignore_index=True)
     return Part(path.name, df, pd.concat(pos, ignore_index=True), pd.concat(bad, ignore_index=True), sha256(path))
 
@@ -45,7 +45,7 @@ def pull_billing(db: str | Path) -> Part:
     eng = engine(f'sqlite:///{db}')
     df = pd.concat(pull(eng, 'billing', key='customer_id', watermark='updated_at'), ignore_index=True)
     eng.dispose()
-    df = df.astype(object).where(df.notna(), '').astype(str)
+    df = _text(df)
     return Part(Path(db).name, df, positions(df, 'billing', 'customer_id'), pd.DataFrame(columns=QUARANTINE),
                 _digest(df))
 
@@ -56,11 +56,14 @@ def pull_support(records_file: str | Path, faults: str = '', page_size: int = 10
     app = crm_app(records, token='lab-token', page_size=page_size, faults=faults, slow_s=1.0)
     with serve(app) as url:
         got = fetch(url, 'lab-token', Policy(read=0.5, base=0.05, seed=0))
-    df = pd.DataFrame(got.items, columns=SOURCES['support.json'])
-    df = df.astype(object).where(df.notna(), '').astype(str)
+    df = _text(pd.DataFrame(got.items, columns=SOURCES['support.json']))
     stats = {'pages': max(p for p, _, _ in got.attempts), 'requests': len(got.attempts),
              'retried': [f'page {p}: {o}' for p, _, o in got.attempts if o != 'ok']}
     return Part('support API', df, pd.Series(got.position), pd.DataFrame(columns=QUARANTINE), _digest(df)), stats
+
+def _text(df: pd.DataFrame) -> pd.DataFrame:
+    "Every value as a string, missing ones as `''`: the raw form every source is joined and standardised in."
+    return df.astype(object).where(df.notna(), '').astype(str)
 
 def _digest(df: pd.DataFrame) -> str:
     import hashlib
@@ -164,10 +167,6 @@ def duplicates(df: pd.DataFrame, ok: pd.Series, key: str = 'customer_id') -> pd.
     return out
 
 # %% ../nbs/36_ingest.ipynb #53402f03
-def _order(q: pd.DataFrame) -> pd.DataFrame:
-    num = q.position.str.extract(r'(\d+)$')[0].astype(float)
-    return q.assign(_n=num.values).sort_values(['_n'], kind='stable').drop(columns='_n').reset_index(drop=True)
-
 def ingest(path: str | Path, *others: Part) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     "Join the export at `path` with `others`, standardise, validate: `(clean, quarantine, report)`; every row of every source is accounted for."
     export = read_export(path, SOURCES['raw.csv'] if others else COLUMNS)
@@ -179,7 +178,7 @@ def ingest(path: str | Path, *others: Part) -> tuple[pd.DataFrame, pd.DataFrame,
     reasons = reasons.where(dup == '', dup.map(lambda r: [r]))
     ok = reasons.map(len) == 0
     clean = df[ok].drop(columns='position').astype({'tenure_months': int, 'senior': int, 'churn': int}).reset_index(drop=True)
-    bad = _order(pd.concat([export.bad, quarantine(rows[COLUMNS], reasons[~ok], export.name, rows.position)], ignore_index=True))
+    bad = by_position(pd.concat([export.bad, quarantine(rows[COLUMNS], reasons[~ok], export.name, rows.position)], ignore_index=True))
     counts = [reconcile(export.name, len(export.df) + len(export.bad), len(clean), len(bad))]
     counts += [reconcile(o.name, len(o.df), used[o.name], len(q)) for o, q in zip(others, qs)]
     q = pd.concat([bad, *qs], ignore_index=True)
@@ -205,8 +204,8 @@ def stage(run_dir, api_faults: str = '500@2,drop@3') -> dict:
     write_json(run_dir / 'ingest.json', report)
     eng = open_catalog(run_dir / 'catalog.db')
     now = datetime.now(timezone.utc).isoformat(timespec='seconds')
-    for part, c in zip((read_export(export), billing, support), report['sources']):
-        log(eng, source=part.name, sha256=part.sha256, schema=report['schema'], started=now, status='done',
+    for sha, c in zip((report['sha256'], billing.sha256, support.sha256), report['sources']):
+        log(eng, source=c['source'], sha256=sha, schema=report['schema'], started=now, status='done',
             rows_read=c['read'], accepted=c['accepted'], quarantined=c['quarantined'],
             outputs={'data': 'clean.parquet', 'quarantine': 'quarantine.csv'}, message='')
     eng.dispose()

@@ -11,7 +11,7 @@ import pandera.pandas as pa
 
 # %% auto #0
 __all__ = ['NA_TOKENS', 'MAX_FIELD', 'NA_SPELLINGS', 'QUARANTINE', 'slug', 'is_text', 'texts', 'tidy', 'SchemaMismatch', 'check',
-           'record', 'quarantine', 'reconcile', 'validate']
+           'record', 'quarantine', 'by_position', 'reconcile', 'validate']
 
 # %% ../nbs/30_validate.ipynb #ede22e51
 NA_TOKENS = {'', 'na', 'n/a', 'null', 'nan', 'none'}
@@ -42,7 +42,7 @@ def tidy(df: pd.DataFrame, schema: pa.DataFrameSchema) -> tuple[pd.DataFrame, pd
         s = df[c]
         if s.dtype != object: continue
         joined = texts(s)
-        # the cheap whole-column tests (one regex over the joined text) spare the per-value work on clean columns
+        # cheap whole-column tests on the joined text spare the per-value work on clean columns
         if joined is None: s = s.map(lambda v: v.strip() if isinstance(v, str) else v)
         elif _edge_space(joined): s = s.str.strip()
         if joined is None or (len(joined) > MAX_FIELD and max(map(len, s.values)) > MAX_FIELD):
@@ -135,6 +135,10 @@ def quarantine(raw: pd.DataFrame, reasons: pd.Series, source: str, position: pd.
     why = reasons.map(lambda r: '; '.join(r) if isinstance(r, list) else r)
     return pd.DataFrame({'source': source, 'position': position.loc[idx].astype(str).values,
                          'reason': why.values, 'raw': [record(v) for v in raw.loc[idx].itertuples(index=False)]})
+
+def by_position(q: pd.DataFrame) -> pd.DataFrame:
+    "Quarantine entries in source order: a stable sort on the number that ends each position (`record 12`, `page 3 #4`)."
+    return q.sort_values('position', key=lambda p: p.str.extract(r'(\d+)$')[0].astype(float), kind='stable', ignore_index=True)
 
 def reconcile(source: str, read: int, accepted: int, quarantined: int) -> dict:
     "The per-source row count; raises if `read != accepted + quarantined` (a row was lost or invented)."
