@@ -11,12 +11,13 @@ PROFILE ?= default
 
 setup: $(STAMP)
 
-$(STAMP): settings.ini setup.py scripts/sysdeps.sh
+$(STAMP): settings.ini setup.py scripts/sysdeps.sh scripts/weights.sh
 	@command -v $(PY) >/dev/null 2>&1 || { echo "error: $(PY) not found (set PY=/path/to/python3.11)"; exit 1; }
 	bash scripts/sysdeps.sh
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[lab,dev]"
+	PY=$(BIN)/python bash scripts/weights.sh
 	touch $(STAMP)
 
 run: setup

@@ -61,6 +61,12 @@ ARTIFACTS = {
     'tracking.json':   ('tracking', 'where the MLflow record of this run went'),
     'model.onnx':      ('onnx_export', 'the selected pipeline as ONNX (features included)'),
     'onnx.json':       ('onnx_export', 'ONNX vs scikit-learn agreement on the test split'),
+    'vision.npz':      ('transfer', 'the image splits (train, val, test) and labels of the vision labs'),
+    'transfer.keras':  ('transfer', 'the fine-tuned MobileNetV2 classifier (Keras 3)'),
+    'transfer.json':   ('transfer', 'frozen vs fine-tuned vs scratch: accuracy, parameters, epochs'),
+    'qat.json':        ('qat',      'PTQ vs quantization-aware training vs pruning (tf-keras, tfmot)'),
+    'optimize.json':   ('optimize', 'size, accuracy, latency, throughput, memory per model variant'),
+    'bundle':          ('optimize', 'the verified int8 edge bundle (model, labels, preprocessing, manifest)'),
 }
 
 # %% ../nbs/00_core.ipynb #a6436b7c

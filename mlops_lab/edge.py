@@ -4,14 +4,14 @@
 
 # %% ../nbs/85_edge.ipynb #197d75f0
 from __future__ import annotations
-import argparse, json, os, shutil, sys, time
+import argparse, contextlib, json, os, shutil, sys, time
 from pathlib import Path
 import numpy as np
 from .core import sha256  # standard library only: fine on a device
 
 # %% auto #0
 __all__ = ['FILES', 'FORMAT', 'RUNTIMES', 'IMAGES', 'BundleError', 'write_bundle', 'verify', 'interpreter_class', 'Model',
-           'load_images', 'bench', 'install', 'rollback', 'watch', 'main']
+           'quiet', 'load_images', 'bench', 'install', 'rollback', 'watch', 'main']
 
 # %% ../nbs/85_edge.ipynb #0abefe84
 FILES = ('model.tflite', 'labels.json', 'preprocess.json', 'metadata.json')
@@ -115,7 +115,21 @@ class Model:
         return [{'label': self.labels[int(i)], 'score': round(float(s[i]), 4),
                  'scores': {l: round(float(v), 4) for l, v in zip(self.labels, s)}} for s, i in zip(sc, sc.argmax(1))]
 
-# %% ../nbs/85_edge.ipynb #a9a5da81
+# %% ../nbs/85_edge.ipynb #674a97c1
+@contextlib.contextmanager
+def quiet():
+    "Silence what TensorFlow and LiteRT print from C++ (file descriptors 1 and 2), e.g. converter logs."
+    sys.stdout.flush(); sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(os.devnull, 'w') as null:
+        os.dup2(null.fileno(), 1); os.dup2(null.fileno(), 2)
+        try:
+            with contextlib.redirect_stdout(null), contextlib.redirect_stderr(null): yield
+        finally:
+            os.dup2(saved[0], 1); os.dup2(saved[1], 2)
+            for f in saved: os.close(f)
+
+# %% ../nbs/85_edge.ipynb #04f82089
 def load_images(paths: list, spec: dict) -> np.ndarray:
     "Read image files into raw pixel arrays of the bundle's input shape (Pillow: colour mode, resize)."
     from PIL import Image
@@ -130,7 +144,7 @@ def load_images(paths: list, spec: dict) -> np.ndarray:
         out.append(a.reshape(h, w, c) * spec.get('pixel_scale', 1.0))
     return np.array(out, dtype=np.float32)
 
-# %% ../nbs/85_edge.ipynb #e744e78f
+# %% ../nbs/85_edge.ipynb #adea95e5
 def bench(model: Model, n: int = 200, batch: int = 64) -> dict:
     "Single-inference latency percentiles (ms) and batch throughput (inferences/s) on this machine."
     rng = np.random.default_rng(0)
@@ -143,7 +157,7 @@ def bench(model: Model, n: int = 200, batch: int = 64) -> dict:
     return {'runtime': model.runtime, 'p50_ms': round(float(np.percentile(t, 50)), 4), 'p99_ms': round(float(np.percentile(t, 99)), 4),
             'throughput_per_s': round(batch / secs, 1), 'n': n}
 
-# %% ../nbs/85_edge.ipynb #ddbb3229
+# %% ../nbs/85_edge.ipynb #4ebef1f2
 def _link(root: Path, name: str, target: Path):
     tmp = root / f'.{name}.tmp'
     if tmp.is_symlink() or tmp.exists(): tmp.unlink()
@@ -175,7 +189,7 @@ def rollback(root: str | Path) -> Path:
     _link(root, 'current', prev); _link(root, 'previous', cur)
     return prev
 
-# %% ../nbs/85_edge.ipynb #94973bb2
+# %% ../nbs/85_edge.ipynb #2763d3d8
 IMAGES = ('.png', '.jpg', '.jpeg', '.bmp', '.gif', '.webp')
 
 def watch(folder: str | Path, bundle: str | Path, results: str | Path, interval: float = 1.0, once: bool = False,
@@ -201,7 +215,7 @@ def watch(folder: str | Path, bundle: str | Path, results: str | Path, interval:
         if once: return n
         time.sleep(interval)
 
-# %% ../nbs/85_edge.ipynb #c98567d6
+# %% ../nbs/85_edge.ipynb #3bb5e290
 def main(argv=None) -> int:
     "Entry point of `mlops-lab-edge`: info, classify, bench, watch, install, rollback."
     p = argparse.ArgumentParser(prog='mlops-lab-edge', description='Serve mlops-lab model bundles on a device (numpy + a TFLite runtime).')
@@ -241,5 +255,5 @@ def main(argv=None) -> int:
     except (BundleError, ValueError, RuntimeError, FileNotFoundError) as e:
         print(f'mlops-lab-edge {a.cmd}: {e}', file=sys.stderr); return 1
 
-# %% ../nbs/85_edge.ipynb #3bb5e290
+# %% ../nbs/85_edge.ipynb #c6ff71c5
 if __name__ == '__main__' and 'IPython' not in sys.modules: sys.exit(main())  # python -m mlops_lab.edge

@@ -7,7 +7,7 @@ from conftest import ROOT, cli
 from mlops_lab.core import sha256, read_json
 
 STAGES = ['business', 'data', 'ingest', 'features', 'train', 'imbalance', 'tuning', 'housing', 'byod',
-          'evaluate', 'interpret', 'tracking', 'onnx_export']
+          'evaluate', 'interpret', 'tracking', 'onnx_export', 'transfer', 'optimize', 'qat']
 
 
 def manifest(run): return read_json(run / 'manifest.json')
@@ -18,7 +18,7 @@ def test_smoke_run_finishes_with_summary(smoke):
     m = manifest(run)
     assert m['status'] == 'ok' and [s['name'] for s in m['stages']] == STAGES
     assert all(s['status'] == 'ok' and s['duration_s'] > 0 for s in m['stages'])
-    assert '[13/13] onnx_export' in r.stdout and f"run {m['run_id']}" in r.stdout and 'run folder' in r.stdout
+    assert '[16/16] qat' in r.stdout and f"run {m['run_id']}" in r.stdout and 'run folder' in r.stdout
 
 
 def test_smoke_manifest_provenance_and_checksums(smoke):
@@ -43,6 +43,22 @@ def test_smoke_model_beats_majority_baseline(smoke):
     assert met['models'][met['selected']]['roc_auc'] > met['models']['majority']['roc_auc'] + 0.15
     ing = read_json(run / 'ingest.json')
     assert ing['rows_read'] == ing['accepted'] + ing['quarantined'] and ing['quarantined'] > 0
+
+
+def test_smoke_run_ends_with_a_verified_edge_bundle(smoke, tmp_path):
+    from mlops_lab.edge import Model, BundleError
+    import numpy as np
+    run, _ = smoke
+    t = read_json(run / 'transfer.json')
+    assert t['data'] in ('fashion-mnist', 'digits') and t['source'] and t['weights']  # says which data and weights it used
+    m = Model(run / 'bundle')  # verifies every checksum
+    assert m.meta['run_id'] == run.name and m.meta['data'] == t['data'] and m.inp['dtype'] == np.int8
+    v = np.load(run / 'vision.npz')
+    acc = float((m.scores(v['x_test']).argmax(1) == v['y_test']).mean())
+    assert acc == read_json(run / 'optimize.json')['table']['tflite int8']['accuracy'] == m.meta['metrics']['accuracy']
+    bad = shutil.copytree(run / 'bundle', tmp_path / 'bundle')  # the shared run stays intact
+    (bad / 'labels.json').write_text('["tampered"]')
+    with pytest.raises(BundleError, match='labels.json: sha256 mismatch'): Model(bad)
 
 
 def test_executed_notebooks_hold_injected_parameters(smoke):
@@ -102,7 +118,7 @@ def test_failing_stage_then_resume(project_copy):
     assert str(out) in r.stderr and f'--resume {run.name}' in r.stderr
     m = manifest(run)
     assert m['status'] == 'failed'
-    assert [s['status'] for s in m['stages']] == ['ok', 'ok', 'ok', 'failed'] + ['pending'] * 9
+    assert [s['status'] for s in m['stages']] == ['ok', 'ok', 'ok', 'failed'] + ['pending'] * 12
     assert m['stages'][3]['error']['ename'] == 'RuntimeError'
     assert 'injected failure' in out.read_text()  # the executed notebook shows the error in place
     done = {n: (run / 'notebooks' / f).stat().st_mtime_ns for n, f in
@@ -115,7 +131,7 @@ def test_failing_stage_then_resume(project_copy):
     nb.write_bytes(good)  # the cause is fixed
     r = cli('run', '--resume', run.name, '--config', project_copy / 'pipeline.yaml', '--runs', runs)
     assert r.returncode == 0, r.stderr
-    assert '[1/10] features' in r.stdout
+    assert '[1/13] features' in r.stdout
     m = manifest(run)
     assert m['status'] == 'ok' and all(s['status'] == 'ok' for s in m['stages'])
     assert m['stages'][1]['params']['n_customers'] == 600
@@ -132,7 +148,7 @@ def test_only_and_from_reuse_an_earlier_run(smoke, runs_dir):
     assert r.returncode == 0, r.stderr
     new = max((p for p in runs_dir.iterdir() if p != base), key=lambda p: p.stat().st_mtime_ns)
     m = manifest(new)
-    assert [s['status'] for s in m['stages']] == ['reused'] * 9 + ['ok'] + ['skipped'] * 3 and m['base_run'] == base.name
+    assert [s['status'] for s in m['stages']] == ['reused'] * 9 + ['ok'] + ['skipped'] * 6 and m['base_run'] == base.name
     assert read_json(new / 'metrics.json')['threshold'] == 0.5
     assert sha256(new / 'model.joblib') == sha256(base / 'model.joblib')
     assert all(s['status'] == 'ok' for s in manifest(base)['stages'])  # the base run is untouched
@@ -141,7 +157,7 @@ def test_only_and_from_reuse_an_earlier_run(smoke, runs_dir):
     assert r.returncode == 0, r.stderr
     new = max((p for p in runs_dir.iterdir()), key=lambda p: p.stat().st_mtime_ns)
     assert sorted(read_json(new / 'train.json')['models']) == ['logreg', 'majority']
-    assert [s['status'] for s in manifest(new)['stages']] == ['reused'] * 4 + ['ok'] * 9
+    assert [s['status'] for s in manifest(new)['stages']] == ['reused'] * 4 + ['ok'] * 12
 
     r = cli('run', '--only', 'evaluate', '-p', 'drift=0.5', '--runs', runs_dir)
     assert r.returncode == 2 and 'belongs only to stages reused' in r.stderr
