@@ -7,7 +7,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PROFILE ?= default
 
-.PHONY: setup run smoke test lab export clean-nbs clean
+.PHONY: setup run smoke test lab export docs quiz clean-nbs clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,14 @@ test: setup
 
 lab: setup
 	$(BIN)/jupyter lab nbs
+
+# The docs site, offline, from the notebooks' stored outputs: _docs/index.html (scripts/docs.py).
+docs: setup
+	$(BIN)/python scripts/docs.py
+
+# Practise the exam questions (spaced repetition; progress in ~/.local/share/mlops-lab).
+quiz: setup
+	$(BIN)/mlops-lab quiz
 
 # The library is generated from the notebooks: export, then strip notebook noise.
 export: setup

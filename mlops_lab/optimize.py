@@ -228,27 +228,6 @@ def ship(run_dir: str | Path, model: bytes, labels: list, preprocess: dict, metr
     tmp.rename(run_dir / 'bundle')
     return run_dir / 'bundle'
 
-# %% ../nbs/82_optimize.ipynb #74fc8da8
-def ship(run_dir: str | Path, model: bytes, labels: list, preprocess: dict, metrics: dict) -> Path:
-    "Write the run's edge bundle (`run_dir/bundle`) with metadata, verify it by loading it; returns its path."
-    import datetime, shutil
-    from mlops_lab.edge import Model
-    run_dir = Path(run_dir)
-    tmp = run_dir / '.bundle.tmp'
-    if tmp.exists(): shutil.rmtree(tmp)
-    t = read_json(run_dir / 'transfer.json') if (run_dir / 'transfer.json').exists() else {}
-    meta = {'name': f"{t.get('data', 'images')}-mobilenetv2-int8", 'run_id': run_dir.name, 'quantization': 'int8 (full integer)',
-            'data': t.get('data'), 'backbone': t.get('weights'), 'metrics': metrics,
-            'created': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}
-    write_bundle(tmp, model, labels, preprocess, meta)
-    try:
-        with quiet(): Model(tmp)  # verify and load before it becomes the run's bundle
-    except Exception:
-        shutil.rmtree(tmp); raise
-    if (run_dir / 'bundle').exists(): shutil.rmtree(run_dir / 'bundle')
-    tmp.rename(run_dir / 'bundle')
-    return run_dir / 'bundle'
-
 def stage(run_dir, student_epochs: int = 12, temperature: float = 4.0, lora_ranks: str = '1,4,16', seed: int = 42) -> dict:
     "Pipeline stage: quantize, distil and adapt `transfer.keras`; write `optimize.json` and the verified int8 `bundle/`."
     import keras

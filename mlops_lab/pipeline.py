@@ -167,15 +167,16 @@ def execute(nb: Path, out: Path, params: dict, cwd: Path, progress: bool = False
     return None
 
 # %% ../nbs/90_pipeline.ipynb #38488619
-def _plan(cfg, profile, overrides, only, start, resume, base, runs, sp):
+def _plan(cfg, profile, overrides, only, start, resume, base, runs, sp, until=None):
     "Work out the manifest of a run before anything executes; raise ParamError on any bad input."
     names = list(cfg['stages'])
-    for flag, s in (('--only', only), ('--from', start)):
+    for flag, s in (('--only', only), ('--from', start), ('--to', until)):
         if s is not None and s not in names: raise ParamError(f'{flag}: unknown stage {s!r}; stages: {names}')
     if only and start: raise ParamError('use --only or --from, not both')
+    if only and until: raise ParamError('use --only or --to, not both')
     if resume:
-        if overrides or only or start or base or profile not in (None, 'default'):
-            raise ParamError('--resume continues a run with its own parameters: give no profile, -p, --only, --from or --base')
+        if overrides or only or start or until or base or profile not in (None, 'default'):
+            raise ParamError('--resume continues a run with its own parameters: give no profile, -p, --only, --from, --to or --base')
         mf = runs / resume / 'manifest.json'
         if not mf.exists(): raise ParamError(f'--resume: no run {resume!r} in {runs}')
         m = read_json(mf)
@@ -185,7 +186,9 @@ def _plan(cfg, profile, overrides, only, start, resume, base, runs, sp):
     profile = profile or 'default'
     params = resolve(cfg, profile, overrides, sp)
     first = names.index(only or start) if (only or start) else 0
-    upstream, todo = names[:first], (names[first:first + 1] if only else names[first:])
+    last = names.index(until) if until else len(names) - 1
+    if last < first: raise ParamError(f'--to {until} comes before --from {names[first]}')
+    upstream, todo = names[:first], (names[first:first + 1] if only else names[first:last + 1])
     bm = None
     if upstream:
         base = base or latest_run(runs, upstream)
@@ -211,12 +214,12 @@ def _plan(cfg, profile, overrides, only, start, resume, base, runs, sp):
 # %% ../nbs/90_pipeline.ipynb #4e3bb992
 def run(config: str | Path | None = None, profile: str | None = None, overrides: dict | None = None,
         only: str | None = None, start: str | None = None, resume: str | None = None, base: str | None = None,
-        runs: str | Path | None = None, log=print, progress: bool = False) -> dict:
-    "Run the pipeline; return the manifest. Raises `ParamError` before running anything, `StageError` on a failed stage."
+        runs: str | Path | None = None, log=print, progress: bool = False, until: str | None = None) -> dict:
+    "Run the pipeline (or `start`..`until`, or `only` one stage); return the manifest. Raises `ParamError` before running anything, `StageError` on a failed stage."
     cfg = load_config(config)
     runs = runs_dir(cfg, runs)
     sp = None if resume else stage_params(cfg)
-    m = _plan(cfg, profile, overrides, only, start, resume, base, runs, sp)
+    m = _plan(cfg, profile, overrides, only, start, resume, base, runs, sp, until)
     bm = m.pop('_base_manifest', None)
     if resume: rid = resume
     else:
