@@ -230,7 +230,8 @@ def ship(run_dir: str | Path, model: bytes, labels: list, preprocess: dict, metr
 
 def stage(run_dir, student_epochs: int = 12, temperature: float = 4.0, lora_ranks: str = '1,4,16', seed: int = 42) -> dict:
     "Pipeline stage: quantize, distil and adapt `transfer.keras`; write `optimize.json` and the verified int8 `bundle/`."
-    import keras
+    import keras, tensorflow as tf
+    tf.config.experimental.enable_op_determinism()
     run_dir = Path(run_dir)
     v = np.load(need(run_dir, 'vision.npz'))
     labels, top = v['labels'].tolist(), float(v['max'])
