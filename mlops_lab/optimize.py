@@ -8,11 +8,12 @@ import json, os, subprocess, sys, tempfile, time
 from pathlib import Path
 import numpy as np
 from .core import need, read_json, write_json
+from .transfer import accuracy  # numpy-only at import
 from .edge import write_bundle, quiet  # numpy-only at import
 
 # %% auto #0
 __all__ = ['MODES', 'convert', 'spec', 'measure', 'measure_keras', 'variants', 'student', 'distill_loss', 'train_student',
-           'accuracy', 'distil', 'lora_dense', 'top_features', 'adapted_top', 'adapt', 'ship', 'stage']
+           'distil', 'lora_dense', 'top_features', 'adapted_top', 'adapt', 'ship', 'stage']
 
 # %% ../nbs/82_optimize.ipynb #826a28cc
 MODES = ('float32', 'float16', 'dynamic', 'int8')
@@ -77,8 +78,7 @@ def measure(bundle: str | Path, x: np.ndarray, y: np.ndarray, n: int = 200) -> d
 
 def measure_keras(model, path: str | Path, x: np.ndarray, y: np.ndarray, n: int = 200) -> dict:
     "The same figures for a Keras model saved at `path`; timings and memory in a fresh one-thread TensorFlow process."
-    acc = float((model.predict(x, batch_size=128, verbose=0).argmax(1) == y).mean())
-    return {'size_mb': round(Path(path).stat().st_size / 1e6, 3), 'accuracy': round(acc, 4), **json.loads(_child(_KERAS, path, n, json.dumps(list(x.shape[1:]))))}
+    return {'size_mb': round(Path(path).stat().st_size / 1e6, 3), 'accuracy': accuracy(model, x, y), **json.loads(_child(_KERAS, path, n, json.dumps(list(x.shape[1:]))))}
 
 # %% ../nbs/82_optimize.ipynb #ca2d3126
 def variants(model, rep: np.ndarray, x: np.ndarray, y: np.ndarray, labels: list, preprocess: dict, work: str | Path) -> tuple[dict, dict]:
@@ -126,10 +126,6 @@ def train_student(model, x: np.ndarray, y: np.ndarray, epochs: int, teacher_logi
     model.compile(keras.optimizers.Adam(2e-3), loss)
     model.fit(x, target, epochs=epochs, batch_size=32, verbose=0)
     return model
-
-def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
-    "Share of `x` whose arg-max output is the label `y`."
-    return round(float((model.predict(x, batch_size=128, verbose=0).argmax(1) == y).mean()), 4)
 
 def distil(teacher, x: np.ndarray, y: np.ndarray, xt: np.ndarray, yt: np.ndarray, max_value: float, epochs: int = 12,
            temperature: float = 4.0, seed: int = 0) -> tuple[dict, object]:
@@ -238,12 +234,12 @@ def stage(run_dir, student_epochs: int = 12, temperature: float = 4.0, lora_rank
     (xa, ya), (xt, yt) = [(v[f'x_{s}'].astype(np.float32), v[f'y_{s}']) for s in ('train', 'test')]
     with quiet(): teacher = keras.models.load_model(need(run_dir, 'transfer.keras'))
     sp = spec(xa.shape[1:], top)
-    work = Path(tempfile.mkdtemp())
     keras.utils.set_random_seed(seed)
-    rows, models = variants(teacher, xa[:200], xt, yt, labels, sp, work)
-    dist, soft = distil(teacher, xa, ya, xt, yt, top, student_epochs, temperature, seed)
-    s8 = convert(keras.Sequential([keras.Input(xa.shape[1:]), soft, keras.layers.Softmax()]), 'int8', xa[:200])
-    rows['student int8 (distilled)'] = measure(write_bundle(work / 'student', s8, labels, sp, {'name': 'student-int8'}), xt, yt)
+    with tempfile.TemporaryDirectory() as work:  # the measured variants: only the int8 bundle is kept, by `ship`
+        rows, models = variants(teacher, xa[:200], xt, yt, labels, sp, work)
+        dist, soft = distil(teacher, xa, ya, xt, yt, top, student_epochs, temperature, seed)
+        s8 = convert(keras.Sequential([keras.Input(xa.shape[1:]), soft, keras.layers.Softmax()]), 'int8', xa[:200])
+        rows['student int8 (distilled)'] = measure(write_bundle(Path(work) / 'student', s8, labels, sp, {'name': 'student-int8'}), xt, yt)
     ranks = [int(r) for r in str(lora_ranks).split(',') if r.strip()]
     lora = adapt(teacher, xa, ya, xt, yt, lambda x: top - x, ranks, seed=seed)
     q, f = rows['tflite int8'], rows['tflite float32']

@@ -69,25 +69,25 @@ def sparsity(model) -> float:
 def stage(run_dir, cnn_epochs: int = 10, qat_epochs: int = 3, sparsities: str = '0.5,0.8', seed: int = 42) -> dict:
     "Pipeline stage: float vs PTQ int8 vs QAT int8 vs pruned int8 of the small CNN; writes `qat.json`."
     t, K = tfmot()
-    from mlops_lab.optimize import convert, measure
+    from mlops_lab.optimize import convert, measure, spec
+    from mlops_lab.transfer import accuracy
     run_dir = Path(run_dir)
     v = np.load(need(run_dir, 'vision.npz'))
     labels, top = v['labels'].tolist(), float(v['max'])
     (xa, ya), (xt, yt) = [(v[f'x_{s}'].astype(np.float32) / top, v[f'y_{s}']) for s in ('train', 'test')]
-    sp = {'shape': list(xa.shape[1:]), 'color': 'L', 'pixel_scale': top / 255, 'scale': 1 / top, 'mean': 0.0, 'std': 1.0}
-    work = Path(tempfile.mkdtemp())
+    sp = {**spec(xa.shape[1:], top), 'scale': 1 / top}  # this CNN takes pixels scaled to 0..1
     base = train(cnn(xa.shape[1:], len(labels), seed), xa, ya, cnn_epochs, seed=seed)
     # every variant gets the same `qat_epochs` more at lr 1e-4, so extra training is not mistaken for QAT's effect
     tuned = train(_copy(base), xa, ya, qat_epochs, 1e-4, seed=seed)
-    floats = float((tuned.predict(xt, verbose=0).argmax(1) == yt).mean())
     models = {'PTQ int8': tuned, 'QAT int8': qat(_copy(base), xa, ya, qat_epochs, seed)}
     for s in (float(s) for s in str(sparsities).split(',') if s.strip()):
         models[f'pruned {s:.0%} + int8'] = prune(_copy(base), xa, ya, s, qat_epochs, seed)
-    rows = {'float32 (Keras)': {'accuracy': round(floats, 4), 'sparsity': sparsity(tuned)}}
-    for name, m in models.items():
-        b = convert(m, 'int8', xa[:200])
-        r = measure(write_bundle(work / name.split()[0], b, labels, sp, {'name': name}), xt * top, yt)
-        rows[name] = {**r, 'gzip_kb': round(len(gzip.compress(b, 9)) / 1e3, 1), 'sparsity': sparsity(m)}
+    rows = {'float32 (Keras)': {'accuracy': accuracy(tuned, xt, yt), 'sparsity': sparsity(tuned)}}
+    with tempfile.TemporaryDirectory() as work:
+        for i, (name, m) in enumerate(models.items()):
+            b = convert(m, 'int8', xa[:200])
+            r = measure(write_bundle(Path(work) / f'v{i}', b, labels, sp, {'name': name}), xt * top, yt)
+            rows[name] = {**r, 'gzip_kb': round(len(gzip.compress(b, 9)) / 1e3, 1), 'sparsity': sparsity(m)}
     out = {'model': 'small CNN (tf-keras)', 'epochs': cnn_epochs, 'qat_epochs': qat_epochs, 'table': rows}
     write_json(run_dir / 'qat.json', out)
     return out
