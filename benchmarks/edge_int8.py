@@ -62,9 +62,9 @@ def models(sizes, limit, seed=42):
 def qat_recovery(limit):
     d = Path(tempfile.mkdtemp())
     code = (f"import os; os.environ['TF_CPP_MIN_LOG_LEVEL']='3'\nfrom mlops_lab import transfer\n"
-            f"import numpy as np\nfrom mlops_lab.images import load, split\n"
+            f"from mlops_lab.images import load, split\n"
             f"data = load('auto'); p = split(data, test=0.4, val=0.1, limit={limit}, seed=42)\n"
-            f"np.savez_compressed('{d}/vision.npz', **{{f'{{a}}_{{k}}': v[i] for k, v in p.items() for i, a in enumerate('xy')}}, labels=np.array(data['labels']), max=data['max'])\n"
+            f"transfer.save_split('{d}/vision.npz', data, p)\n"
             f"from mlops_lab.qat import stage\nimport json; print(json.dumps(stage('{d}')['table']))")
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     if r.returncode: raise RuntimeError(r.stderr[-800:])

@@ -271,8 +271,8 @@ def mock(bank: list[dict], db: sqlite3.Connection, n: int = 8, minutes: float = 
     return rep
 
 # %% ../nbs/95_exam.ipynb #7f9a97a7
-def study_sheets(bank: list[dict], folder: str | Path) -> list[Path]:
-    "One printable Markdown sheet per topic: questions, reference answers, key points, evidence, gaps."
+def study_sheets(bank: list[dict], folder: str | Path, nbs: str = '../nbs') -> list[Path]:
+    "One printable Markdown sheet per topic: questions, reference answers, key points, evidence (linked under `nbs`), gaps."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     out = []
     for t in TOPICS:
@@ -283,7 +283,7 @@ def study_sheets(bank: list[dict], folder: str | Path) -> list[Path]:
             prose = re.sub(r'^(\d+)\.', r'\1\\.', ' '.join(e['answer'].split()))  # one paragraph; a leading "1." is not a list
             md += [f"## {e['question']}\n", f"*{', '.join(e['source'])} · CRISP-DM: {e['stage'].replace('_', ' ')}*\n", prose + '\n',
                    '**Key points**\n', *[f"- {p['point']}" for p in e['key_points']], '']
-            if e['evidence']: md += ['**In the lab**\n', *[f"- [{v['notebook']} › {v['section']}](../nbs/{v['notebook']}.ipynb#{anchor(v['section'])}): {v['shows']}" for v in e['evidence']], '']
+            if e['evidence']: md += ['**In the lab**\n', *[f"- [{v['notebook']} › {v['section']}]({nbs}/{v['notebook']}.ipynb#{anchor(v['section'])}): {v['shows']}" for v in e['evidence']], '']
             if e['gaps']: md += ['**Not in the lab yet**\n', *[f'- {g}' for g in e['gaps']], '']
         p = folder / f'{t}.md'; p.write_text('\n'.join(md) + '\n', encoding='utf-8'); out.append(p)
     return out

