@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['ARTIFACTS', 'project_root', 'dev_run_dir', 'need', 'atomic', 'write_json', 'read_json', 'sha256', 'set_seed',
-           'get_logger']
+__all__ = ['ARTIFACTS', 'APPROX', 'project_root', 'dev_run_dir', 'need', 'atomic', 'write_json', 'read_json', 'sha256',
+           'set_seed', 'approx', 'get_logger']
 
 # %% ../nbs/00_core.ipynb #24e13f04
 def project_root(start: str | Path | None = None) -> Path:
@@ -126,6 +126,15 @@ def set_seed(seed: int = 42):
     random.seed(seed)
     np.random.seed(seed)
     return np.random.default_rng(seed)
+
+# %% ../nbs/00_core.ipynb #0f053f21
+APPROX = '\u2248'  # marks a figure whose last digits depend on the processor
+
+def approx(x, fmt: str = '.4f'):
+    "`x` as text behind `≈`: a figure of floating-point training, whose digits depend on the CPU's float kernels. Maps over a pandas Series; NaN stays NaN."
+    if hasattr(x, 'map'): return x.map(lambda v: approx(v, fmt))
+    if x != x: return x  # NaN: nothing to show
+    return f'{APPROX}{x:{fmt}}'
 
 # %% ../nbs/00_core.ipynb #8ab08e03
 def get_logger(name: str = 'mlops_lab', level: int = logging.INFO) -> logging.Logger:

@@ -12,8 +12,8 @@ from .transfer import accuracy  # numpy-only at import
 from .edge import write_bundle, quiet  # numpy-only at import
 
 # %% auto #0
-__all__ = ['MODES', 'convert', 'spec', 'measure', 'measure_keras', 'variants', 'student', 'distill_loss', 'train_student',
-           'distil', 'lora_dense', 'top_features', 'adapted_top', 'adapt', 'ship', 'stage']
+__all__ = ['MODES', 'convert', 'grid_softmax', 'spec', 'measure', 'measure_keras', 'variants', 'student', 'distill_loss',
+           'train_student', 'distil', 'lora_dense', 'top_features', 'adapted_top', 'adapt', 'ship', 'stage']
 
 # %% ../nbs/82_optimize.ipynb #826a28cc
 MODES = ('float32', 'float16', 'dynamic', 'int8')
@@ -33,6 +33,17 @@ def convert(model, mode: str, rep: np.ndarray | None = None) -> bytes:
         c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         c.inference_input_type = c.inference_output_type = tf.int8
     with quiet(): return c.convert()
+
+# %% ../nbs/82_optimize.ipynb #1deac207
+def grid_softmax(x: np.ndarray, y: np.ndarray, step: float = 1 / 64, max_value: float = 16):
+    "A Keras softmax regression on images `x` (0..`max_value`, multiples of 1): fitted by Newton's method to machine precision, weights rounded to multiples of `step`, so its float sums are exact on every CPU."
+    import keras
+    from sklearn.linear_model import LogisticRegression
+    lr = LogisticRegression(solver='newton-cholesky', tol=1e-12).fit(x.reshape(len(x), -1) / max_value, y)
+    net = keras.Sequential([keras.Input(x.shape[1:]), keras.layers.Rescaling(1 / max_value), keras.layers.Flatten(),
+                            keras.layers.Dense(len(lr.classes_)), keras.layers.Softmax()], name='grid_softmax')
+    net.layers[2].set_weights([(np.round(lr.coef_.T / step) * step).astype('float32'), (np.round(lr.intercept_ / step) * step).astype('float32')])
+    return net
 
 # %% ../nbs/82_optimize.ipynb #24b8f3d4
 def spec(shape: tuple, max_value: float) -> dict:

@@ -10,26 +10,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope='module')
 def digits(tmp_path_factory):
-    "An int8 TFLite bundle of a logistic regression on scikit-learn's digits, and its held-out data."
+    "An int8 TFLite bundle of a softmax regression on scikit-learn's digits (the lab's converter), and its held-out data."
     os.environ.update(TF_CPP_MIN_LOG_LEVEL='3', TF_ENABLE_ONEDNN_OPTS='0')
-    import tensorflow as tf
     from sklearn.datasets import load_digits
-    from sklearn.linear_model import LogisticRegression
+    from mlops_lab.optimize import convert, grid_softmax
     X, y = load_digits(return_X_y=True)
     X = X.reshape(-1, 8, 8, 1).astype(np.float32)
-    lr = LogisticRegression(max_iter=2000).fit(X[:1300].reshape(1300, -1) / 16, y[:1300])
-    net = tf.keras.Sequential([tf.keras.Input((8, 8, 1)), tf.keras.layers.Flatten(), tf.keras.layers.Dense(10), tf.keras.layers.Softmax()])
-    net.layers[1].set_weights([lr.coef_.T.astype(np.float32), lr.intercept_.astype(np.float32)])
-    conv = tf.lite.TFLiteConverter.from_keras_model(net)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = lambda: ([x[None] / 16] for x in X[:300])
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = conv.inference_output_type = tf.int8
+    with edge.quiet(): net = grid_softmax(X[:1300], y[:1300])
     d = tmp_path_factory.mktemp('edge')
-    b = edge.write_bundle(d / 'digits', conv.convert(), [str(i) for i in range(10)],
-                          {'shape': [8, 8, 1], 'color': 'L', 'pixel_scale': 16 / 255, 'scale': 1 / 16}, {'name': 'digits-test'})
+    b = edge.write_bundle(d / 'digits', convert(net, 'int8', X[:300]), [str(i) for i in range(10)],
+                          {'shape': [8, 8, 1], 'color': 'L', 'pixel_scale': 16 / 255, 'scale': 1.0}, {'name': 'digits-test'})
     Xte, yte = X[1300:], y[1300:]
-    return b, Xte, yte, lr.predict(Xte.reshape(len(Xte), -1) / 16)
+    return b, Xte, yte, net.predict(Xte, verbose=0).argmax(1)
 
 
 def test_int8_bundle_agrees_with_the_float_model(digits):
