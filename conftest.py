@@ -3,10 +3,13 @@
 1. Notebooks run on their own write to a scratch run folder (`runs/dev`). The test session gets a
    fresh one, set before any kernel or subprocess starts, so stored outputs are compared against a
    clean state whatever a learner left in `runs/dev`.
-2. The notebooks are checked by nbval (strict: stored outputs must match). nbdev_clean blanks
-   execution counts, which nbval reads as "this cell was never run" and rejects. Committed notebooks
-   are always executed top to bottom before cleaning, so we number their code cells in order again
-   as nbval reads them. Everything else is nbval's own checking, with the options in pytest.ini.
+2. Every notebook is executed once, by nbval (strict: stored outputs must match), and that one
+   execution also does what `nbdev_test` would: it skips exactly the cells nbdev's rules skip
+   (`#| eval: false`, the `tst_flags` of settings.ini such as `#| notest`, `nbdev_export()` calls).
+   nbdev_clean blanks execution counts, which nbval reads as "this cell was never run" and rejects.
+   Committed notebooks are always executed top to bottom before cleaning, so we number their code
+   cells in order again as nbval reads them. Everything else is nbval's own checking, with the
+   options in pytest.ini.
 """
 import os, tempfile
 import pytest
@@ -17,19 +20,35 @@ from nbval.plugin import IPyNbFile  # noqa: E402
 import nbval.plugin
 
 
+def nbdev_skips(cell, flags: set) -> bool:
+    "Whether `nbdev_test` would not execute this code cell (nbdev's own directive parser and rule)."
+    from nbdev.process import extract_directives
+    if 'nbdev_export' + '(' in cell.source: return True
+    d = extract_directives(cell, remove=False)
+    return d.get('eval:', [''])[0].lower() == 'false' or bool(flags & d.keys())
+
+
+def nbdev_test_flags() -> set:
+    "The `tst_flags` of settings.ini: cells carrying one are skipped by `nbdev_test`, and so here."
+    from nbdev.config import get_config
+    return set((get_config().get('tst_flags') or '').split())
+
+
 class _Numbered:
-    "Stands in for the nbformat module inside nbval: `read` renumbers the code cells."
+    "Stands in for the nbformat module inside nbval: `read` drops the cells nbdev skips and renumbers the rest."
     def __init__(self, nbformat): self._nbformat = nbformat
     def __getattr__(self, name): return getattr(self._nbformat, name)
     def read(self, *args, **kwargs):
         nb = self._nbformat.read(*args, **kwargs)
+        flags = nbdev_test_flags()
+        nb.cells = [c for c in nb.cells if not (c.cell_type == 'code' and nbdev_skips(c, flags))]
         for i, cell in enumerate((c for c in nb.cells if c.cell_type == 'code'), 1):
             cell.execution_count = i
         return nb
 
 
 class CleanNotebook(IPyNbFile):
-    "An nbval notebook whose code cells count as run in order (see the module docstring)."
+    "An nbval notebook whose code cells count as run in order, without the cells nbdev skips (see the module docstring)."
     def collect(self):
         real = nbval.plugin.nbformat
         nbval.plugin.nbformat = _Numbered(real)

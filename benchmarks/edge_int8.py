@@ -6,10 +6,10 @@ For each input size, a MobileNetV2 classifier (pretrained backbone, head trained
 on Fashion-MNIST, or digits) is converted to float32 and full-int8 TFLite and measured through
 `mlops_lab.edge` at one thread; the Keras model in a fresh one-thread TensorFlow process. Printed:
 size ratio, p50 latency ratios and accuracy change. Then quantization-aware training vs PTQ on the
-small CNN (83_qat, in its own process). Last, cold start (process start to first prediction) and
+small CNN (65_qat, in its own process). Last, cold start (process start to first prediction) and
 install size of a fresh `pip install .[edge]` venv vs the lab venv with TensorFlow.
 """
-import argparse, json, os, shutil, subprocess, sys, tempfile, time
+import argparse, os, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 import numpy as np
 
@@ -31,11 +31,12 @@ def wall(cmd, n=5) -> float:
 
 
 def models(sizes, limit, seed=42):
-    import keras
-    from mlops_lab import images, transfer, optimize
-    from mlops_lab.edge import quiet
-    data = images.load('auto')
-    parts = images.split(data, test=0.4, val=0.1, limit=limit, seed=seed)
+    from mlops_lab.data import images
+    from mlops_lab.deploy import quantize
+    from mlops_lab.deploy.bundle import quiet, spec
+    from mlops_lab.modeling import transfer
+    data = images.dataset('auto')
+    parts = images.split_images(data, test=0.4, val=0.1, limit=limit, seed=seed)
     (xa, ya), (xt, yt) = [(parts[s][0].astype(np.float32), parts[s][1]) for s in ('train', 'test')]
     print(f"data: {data['name']} ({len(ya)} train, {len(yt)} test); one thread; {os.cpu_count()} CPUs")
     out = {}
@@ -45,7 +46,7 @@ def models(sizes, limit, seed=42):
         model = transfer.classifier(net, xa.shape[1:], len(data['labels']), data['max'])
         transfer.fit(model, parts, 2, 1e-3, seed)
         work = Path(tempfile.mkdtemp())
-        with quiet(): rows, _ = optimize.variants(model, xa[:200], xt, yt, data['labels'], optimize.spec(xa.shape[1:], data['max']), work)
+        with quiet(): rows, _ = quantize.precisions(model, xa[:200], xt, yt, data['labels'], spec(xa.shape[1:], data['max']), work)
         k, f, q = rows['keras float32'], rows['tflite float32'], rows['tflite int8']
         out[size] = rows
         print(f"\n{size}x{size} input ({how.split(' (')[0]}):")
@@ -60,25 +61,23 @@ def models(sizes, limit, seed=42):
 
 
 def qat_recovery(limit):
+    from mlops_lab.data.images import dataset, split_images
+    from mlops_lab.measure import fresh
+    from mlops_lab.modeling.transfer import save_split
     d = Path(tempfile.mkdtemp())
-    code = (f"import os; os.environ['TF_CPP_MIN_LOG_LEVEL']='3'\nfrom mlops_lab import transfer\n"
-            f"from mlops_lab.images import load, split\n"
-            f"data = load('auto'); p = split(data, test=0.4, val=0.1, limit={limit}, seed=42)\n"
-            f"transfer.save_split('{d}/vision.npz', data, p)\n"
-            f"from mlops_lab.qat import stage\nimport json; print(json.dumps(stage('{d}')['table']))")
-    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
-    if r.returncode: raise RuntimeError(r.stderr[-800:])
-    t = json.loads(r.stdout.strip().splitlines()[-1])
+    data = dataset('auto')
+    save_split(d / 'vision.npz', data, split_images(data, test=0.4, val=0.1, limit=limit, seed=42))
+    t = fresh('mlops_lab.deploy.qat:stage', d, env={'TF_CPP_MIN_LOG_LEVEL': '3'})['table']  # tf-keras: its own process
     f, p, q = (t[k]['accuracy'] for k in ('float32 (Keras)', 'PTQ int8', 'QAT int8'))
-    print(f"\nQAT vs PTQ (small CNN, 83_qat): float32 {f:.4f}, PTQ int8 {p:.4f} ({100 * (p - f):+.2f} points), "
+    print(f"\nQAT vs PTQ (small CNN, 65_qat): float32 {f:.4f}, PTQ int8 {p:.4f} ({100 * (p - f):+.2f} points), "
           f"QAT int8 {q:.4f} ({100 * (q - f):+.2f} points): QAT recovers {100 * (q - p):+.2f} points")
     shutil.rmtree(d)
 
 
 def cold_start(edge_venv: Path):
-    from mlops_lab import images
-    from mlops_lab.edge import write_bundle
-    from mlops_lab.optimize import convert, spec
+    from mlops_lab.data import images
+    from mlops_lab.deploy.bundle import spec, write_bundle
+    from mlops_lab.deploy.quantize import convert
     import keras
     from PIL import Image
     work = Path(tempfile.mkdtemp())

@@ -3,13 +3,14 @@
 Run: .venv/bin/python benchmarks/ingest_scaling.py [--sizes 1000000,5000000] [--chunk 200000]
 
 For each size, writes a CSV of N rows x 20 columns (0.05% of rows carry a bad value), then ingests it
-twice, each in a fresh process whose peak memory (max RSS) is read by the parent:
-- stream: `mlops_lab.catalog.ingest_file` (pyarrow streaming CSV reader, pandera per chunk, ParquetWriter);
+twice, each in a fresh process whose peak memory is its VmHWM (`mlops_lab.measure.fresh`; with workers,
+the main process's):
+- stream: `mlops_lab.prepare.catalog.ingest_file` (pyarrow streaming CSV reader, pandera per chunk, ParquetWriter);
 - naive:  `pandas.read_csv` of the whole file, the same validation on the whole frame, one `to_parquet`.
 Prints rows/s, peak MB, and the ratios stream/naive measured in the same run. The schema has no
 cross-chunk `unique` key (that would keep a set of every key in memory).
 """
-import argparse, os, subprocess, sys, tempfile, time
+import argparse, os, tempfile, time
 from pathlib import Path
 import numpy as np
 
@@ -44,32 +45,28 @@ def make(path: Path, n: int, seed: int = 0, block: int = 500_000):
 
 WORKERS = int(os.environ.get('INGEST_WORKERS', '2'))
 
-def stream(path, out, chunk):
-    from mlops_lab.catalog import ingest_file
+def stream(path, out, chunk) -> dict:
+    from mlops_lab.prepare.catalog import ingest_file
+    t = time.perf_counter()
     r = ingest_file(path, schema(), out, rows=chunk, workers=WORKERS)
-    return r['rows_read'], r['accepted'], r['quarantined']
+    return {'seconds': time.perf_counter() - t, 'counts': [r['rows_read'], r['accepted'], r['quarantined']]}
 
-def naive(path, out, chunk):
+def naive(path, out, chunk) -> dict:
     import pandas as pd
-    from mlops_lab.validate import tidy, check
+    from mlops_lab.prepare.validate import tidy, check_rows
+    t = time.perf_counter()
     raw = pd.read_csv(path, dtype=str, keep_default_na=False)
     df, _ = tidy(raw, schema())
-    good, why = check(df, schema())
+    good, why = check_rows(df, schema())
     good.to_parquet(Path(out) / 'naive.parquet', index=False)
-    return len(raw), len(good), len(why)
+    return {'seconds': time.perf_counter() - t, 'counts': [len(raw), len(good), len(why)]}
 
 def measure(mode, path, chunk):
-    "Run one mode in a fresh process; return (seconds, peak RSS in MB, counts)."
+    "Run one mode in a fresh process; return (seconds, peak memory in MB, counts)."
+    from mlops_lab.measure import fresh
     out = tempfile.mkdtemp(dir=Path(path).parent)
-    code = (f'import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import ingest_scaling as b, time, json; '
-            f't = time.perf_counter(); c = b.{mode}({str(path)!r}, {out!r}, {chunk}); print(json.dumps([time.perf_counter() - t, c]))')
-    p = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, text=True)
-    outp = p.stdout.read()
-    _, status, ru = os.wait4(p.pid, 0)
-    if status: raise SystemExit(f'{mode} failed (status {status})')
-    import json
-    secs, counts = json.loads(outp.strip().splitlines()[-1])
-    return secs, ru.ru_maxrss / 1024, counts
+    r = fresh(f'ingest_scaling:{mode}', path, out, chunk, env={'PYTHONPATH': str(Path(__file__).parent)})
+    return r['seconds'], r['peak_mb'], r['counts']
 
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -9,7 +9,7 @@ Prints readings/s for each (the ratio validated/baseline from the same run), and
 readings the broker acknowledged, how many of those never reached the collector (target: 0), duplicates removed.
 """
 import argparse, threading, time
-from mlops_lab import iot
+from mlops_lab.prepare import iot
 
 
 class Counter:

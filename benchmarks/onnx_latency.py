@@ -7,7 +7,11 @@ import argparse, os, tempfile
 os.environ.setdefault('OMP_NUM_THREADS', '1')
 import joblib
 import pandas as pd
-from mlops_lab import business, data, features, ingest, onnx_export, train
+from mlops_lab.business import framing
+from mlops_lab.data import churn
+from mlops_lab.deploy import onnx as onnx_export
+from mlops_lab.modeling import train
+from mlops_lab.prepare import features, ingest
 
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -16,7 +20,7 @@ if __name__ == '__main__':
     ap.add_argument('--single', type=int, default=1000)
     a = ap.parse_args()
     d = tempfile.mkdtemp()
-    business.stage(d); data.stage(d, n_customers=a.n_customers); ingest.stage(d); features.stage(d)
+    framing.stage(d); churn.stage(d, n_customers=a.n_customers); ingest.stage(d); features.stage(d)
     train.stage(d, models=a.models, cv_folds=2)
     test = pd.read_parquet(f'{d}/test.parquet')
     for name in a.models.split(','):

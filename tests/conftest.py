@@ -62,7 +62,7 @@ def postgres():
 @pytest.fixture
 def broker():
     "A real Mosquitto broker with persistence on a loopback port (its folder in /tmp: the broker runs as user mosquitto)."
-    from mlops_lab.iot import Broker
+    from mlops_lab.prepare.iot import Broker
     with Broker() as b:
         yield b
     shutil.rmtree(b.dir, ignore_errors=True)

@@ -3,7 +3,7 @@ import json
 from pathlib import Path
 import pandas as pd
 import pytest
-from mlops_lab import catalog, files, validate
+from mlops_lab.prepare import catalog, files, validate
 
 BAD = Path(__file__).resolve().parents[1] / 'data' / 'bad'
 CASES = {k: v for k, v in json.loads((BAD / 'cases.json').read_text()).items() if not k.startswith('_')}

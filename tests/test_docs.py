@@ -38,18 +38,20 @@ def parse(path: Path) -> Links:
 
 def test_every_notebook_and_topic_has_a_page(site):
     out, _ = site
-    for nb in sorted((ROOT / 'nbs').glob('[0-9]*.ipynb')): assert (out / f'{nb.stem}.html').exists(), nb.name
+    for nb in sorted((ROOT / 'nbs').glob('[0-9]*/*.ipynb')):
+        rel = nb.relative_to(ROOT / 'nbs').with_suffix('.html')
+        assert (out / rel).exists(), rel
     for t in ('optimization', 'data_ingestion', 'deployment'): assert (out / 'exam' / f'{t}.html').exists()
     assert (out / 'api' / 'edge.html').exists() and (out / 'search' / 'search_index.json').exists()
 
 
 def test_hidden_cells_hidden_exported_code_and_outputs_shown(site):
     out, _ = site
-    html = (out / '85_edge.html').read_text()
+    html = (out / '6_deploy' / '61_bundle.html').read_text()
     assert 'from fastcore.test import test_eq, test_fail' not in html  # a `#| hide` cell
     assert 'def write_bundle' in html and '#| export' not in html  # exported code, directives stripped
-    assert 'int8 TFLite model:' in html  # a stored output
-    api = (out / 'api' / 'edge.html').read_text()
+    assert 'TFLite model:' in html  # a stored output
+    api = (out / 'api' / 'deploy.bundle.html').read_text()
     assert 'Write a bundle folder' in api  # the docstring, in the API reference
 
 
@@ -81,7 +83,8 @@ def test_pages_load_in_headless_chromium_without_console_errors(site):
     from playwright.sync_api import sync_playwright
     out, base = site
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    pages = ['index.html', '30_validate.html', '82_optimize.html', '85_edge.html', 'exam/optimization.html', 'exam/gaps.html', 'api/exam.html']
+    pages = ['index.html', '3_prepare/30_validate.html', '6_deploy/62_quantize.html', '6_deploy/66_edge.html', 'exam/optimization.html',
+             'exam/gaps.html', 'api/exam.html']
     errors = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=[

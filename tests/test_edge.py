@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mlops_lab import edge
+from mlops_lab.deploy.bundle import write_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -13,12 +14,13 @@ def digits(tmp_path_factory):
     "An int8 TFLite bundle of a softmax regression on scikit-learn's digits (the lab's converter), and its held-out data."
     os.environ.update(TF_CPP_MIN_LOG_LEVEL='3', TF_ENABLE_ONEDNN_OPTS='0')
     from sklearn.datasets import load_digits
-    from mlops_lab.optimize import convert, grid_softmax
+    from mlops_lab.deploy.bundle import grid_softmax, quiet
+    from mlops_lab.deploy.quantize import convert
     X, y = load_digits(return_X_y=True)
     X = X.reshape(-1, 8, 8, 1).astype(np.float32)
-    with edge.quiet(): net = grid_softmax(X[:1300], y[:1300])
+    with quiet(): net = grid_softmax(X[:1300], y[:1300])
     d = tmp_path_factory.mktemp('edge')
-    b = edge.write_bundle(d / 'digits', convert(net, 'int8', X[:300]), [str(i) for i in range(10)],
+    b = write_bundle(d / 'digits', convert(net, 'int8', X[:300]), [str(i) for i in range(10)],
                           {'shape': [8, 8, 1], 'color': 'L', 'pixel_scale': 16 / 255, 'scale': 1.0}, {'name': 'digits-test'})
     Xte, yte = X[1300:], y[1300:]
     return b, Xte, yte, net.predict(Xte, verbose=0).argmax(1)
@@ -51,10 +53,10 @@ def test_damaged_bundles_are_refused(digits, tmp_path, damage, msg):
 
 def test_a_consistent_but_broken_model_is_refused(digits, tmp_path):
     b = tmp_path / 'junk'
-    edge.write_bundle(b, b'not a flatbuffer at all', [str(i) for i in range(10)], {'shape': [8, 8, 1]}, {})
+    write_bundle(b, b'not a flatbuffer at all', [str(i) for i in range(10)], {'shape': [8, 8, 1]}, {})
     with pytest.raises(edge.BundleError, match='cannot be loaded'):
         edge.Model(b)
-    edge.write_bundle(b, (digits[0] / 'model.tflite').read_bytes(), ['a', 'b'], {'shape': [8, 8, 1]}, {})
+    write_bundle(b, (digits[0] / 'model.tflite').read_bytes(), ['a', 'b'], {'shape': [8, 8, 1]}, {})
     with pytest.raises(edge.BundleError, match='2 labels for 10 model outputs'):
         edge.Model(b)
 
@@ -66,13 +68,13 @@ def test_wrong_input_shape(digits):
 
 def test_install_is_atomic_and_rolls_back(digits, tmp_path):
     root, b1 = tmp_path / 'device', digits[0]
-    b2 = edge.write_bundle(tmp_path / 'digits2', (b1 / 'model.tflite').read_bytes(), json.loads((b1 / 'labels.json').read_text()),
+    b2 = write_bundle(tmp_path / 'digits2', (b1 / 'model.tflite').read_bytes(), json.loads((b1 / 'labels.json').read_text()),
                            json.loads((b1 / 'preprocess.json').read_text()), {'name': 'v2'})
     edge.install(b1, root)
     edge.install(b2, root)
     assert edge.Model(root / 'current').meta['name'] == 'v2' and edge.Model(root / 'previous').meta['name'] == 'digits-test'
     broken = Path(shutil.copytree(b2, tmp_path / 'broken'))
-    edge.write_bundle(broken, b'garbage', ['x'] * 10, {'shape': [8, 8, 1]}, {'name': 'broken'})  # consistent manifest, bad model
+    write_bundle(broken, b'garbage', ['x'] * 10, {'shape': [8, 8, 1]}, {'name': 'broken'})  # consistent manifest, bad model
     with pytest.raises(edge.BundleError, match='cannot be loaded'):
         edge.install(broken, root)
     assert edge.Model(root / 'current').meta['name'] == 'v2'  # still serving
@@ -128,7 +130,7 @@ def test_edge_cli_in_a_fresh_venv_with_only_the_edge_install(digits, tmp_path):
 
 def test_watch_serves_new_images_and_follows_install_and_rollback(digits, tmp_path):
     b1 = digits[0]
-    b2 = edge.write_bundle(tmp_path / 'v2', (b1 / 'model.tflite').read_bytes(), json.loads((b1 / 'labels.json').read_text()),
+    b2 = write_bundle(tmp_path / 'v2', (b1 / 'model.tflite').read_bytes(), json.loads((b1 / 'labels.json').read_text()),
                            json.loads((b1 / 'preprocess.json').read_text()), {'name': 'v2'})
     root, inbox, res = tmp_path / 'dev', _images(digits[1][:3], tmp_path / 'inbox'), tmp_path / 'r.jsonl'
     edge.install(b1, root)

@@ -67,8 +67,8 @@ def test_coverage_scoring():
 
 
 def test_leitner_schedule_over_sessions(tmp_path):
-    db, e, t = exam.store(tmp_path / 'p.db'), BANK[0], 1_900_000_000
-    boxes = [exam.record(db, e, 'x', g, t + i * 86400 * 30)['box'] for i, g in enumerate(['good', 'good', 'easy', 'again', 'hard'])]
+    db, e, t = exam.progress_db(tmp_path / 'p.db'), BANK[0], 1_900_000_000
+    boxes = [exam.record_answer(db, e, 'x', g, t + i * 86400 * 30)['box'] for i, g in enumerate(['good', 'good', 'easy', 'again', 'hard'])]
     assert boxes == [2, 3, 5, 1, 1]
     row = db.execute('SELECT reviews, lapses FROM cards WHERE id = ?', (e['id'],)).fetchone()
     assert row == (5, 1)
@@ -94,7 +94,7 @@ def test_interrupted_terminal_session_keeps_what_was_answered(tmp_path):
 
 
 def test_mock_exam_report(tmp_path):
-    db = exam.store(tmp_path / 'p.db')
+    db = exam.progress_db(tmp_path / 'p.db')
     answers = iter(['canary, shadow and blue-green deployments with monitoring and rollback', '', '', ''])
     rep = exam.mock(BANK, db, n=2, minutes=10, seed=5, topics=['deployment'], ask=lambda p='': next(answers), say=lambda s: None)
     assert rep['questions'] == 2 and 0 < rep['score'] < 100 and rep['revise']
@@ -105,7 +105,7 @@ def test_exports(tmp_path):
     sheets = exam.study_sheets(BANK, tmp_path / 'md')
     assert {p.stem for p in sheets} == {e['topic'] for e in BANK}
     text = (tmp_path / 'md' / 'optimization.md').read_text()
-    assert 'low-rank adaptation' in text and '(../nbs/82_optimize.ipynb#lora)' in text
+    assert 'low-rank adaptation' in text and '(../nbs/6_deploy/64_lora.ipynb#this-run)' in text
     deck = exam.anki(BANK, tmp_path / 'deck.apkg')
     with zipfile.ZipFile(deck) as z:
         z.extract('collection.anki2', tmp_path)

@@ -5,7 +5,7 @@ import pandas as pd
 import pandera.pandas as pa
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
-from mlops_lab import catalog, files, validate
+from mlops_lab.prepare import catalog, files, validate
 
 FAST = settings(max_examples=150, deadline=None, derandomize=True,  # the same examples every run: CI cannot flake
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -93,7 +93,7 @@ def test_formats_are_sniffed_from_content(tmp_path):
     pd.DataFrame({'id': [1]}).to_parquet(tmp_path / 'e.csv')
     got = {p.name: files.sniff(p).format for p in sorted(tmp_path.iterdir())}
     assert got == {'a.txt': 'csv', 'b.log': 'jsonl', 'c.dat': 'json', 'd.csv': 'json', 'e.csv': 'parquet'}
-    assert list(files.read_json(files.sniff(tmp_path / 'd.csv')))[0].df.columns.tolist() == ['id.x']
+    assert list(files.json_chunks(files.sniff(tmp_path / 'd.csv')))[0].df.columns.tolist() == ['id.x']
 
 
 def test_folder_and_glob_sources(tmp_path):

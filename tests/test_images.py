@@ -2,7 +2,7 @@
 import gzip, struct
 import numpy as np
 import pytest
-from mlops_lab import images
+from mlops_lab.data import images
 
 
 def idx(path, a, code=0x08, gz=True):
@@ -61,7 +61,7 @@ def test_a_named_folder_or_the_environment_wins(tmp_path, monkeypatch):
     f = fake_fashion(tmp_path / 'mine')
     assert len(images.fashion_mnist(f)['y']) == 40
     monkeypatch.setenv('MLOPS_LAB_FASHION_MNIST', str(f))
-    assert images.load('auto')['source'] == str(f)
+    assert images.dataset('auto')['source'] == str(f)
     with pytest.raises(FileNotFoundError, match='does not hold'):
         images.fashion_mnist(tmp_path)
 
@@ -69,10 +69,10 @@ def test_a_named_folder_or_the_environment_wins(tmp_path, monkeypatch):
 def test_auto_falls_back_to_digits_and_says_so(monkeypatch):
     monkeypatch.delenv('MLOPS_LAB_FASHION_MNIST', raising=False)
     monkeypatch.setattr(images, 'FASHION_DIRS', ())  # a machine without the Debian package
-    d = images.load('auto')
+    d = images.dataset('auto')
     assert d['name'] == 'digits' and 'sklearn' in d['source'] and d['x'].shape == (1797, 8, 8, 1)
     with pytest.raises(FileNotFoundError, match='dataset-fashion-mnist'):
-        images.load('fashion')
+        images.dataset('fashion')
 
 
 def test_mismatched_labels_are_refused(tmp_path):
@@ -84,10 +84,10 @@ def test_mismatched_labels_are_refused(tmp_path):
 
 def test_split_is_stratified_and_complete():
     d = images.digits()
-    s = images.split(d, test=0.2, val=0.1, seed=3)
+    s = images.split_images(d, test=0.2, val=0.1, seed=3)
     assert sum(len(v[1]) for v in s.values()) == len(d['y'])
     for x, y in s.values():
         share = np.bincount(y, minlength=10) / len(y)
         assert np.abs(share - np.bincount(d['y']) / len(d['y'])).max() < 0.02 and x.shape[1:] == (8, 8, 1)
-    small = images.split(images.fashion_mnist(), limit=2000, seed=0)
+    small = images.split_images(images.fashion_mnist(), limit=2000, seed=0)
     assert sum(len(v[1]) for v in small.values()) == 2000 and np.bincount(small['train'][1]).tolist() == [140] * 10

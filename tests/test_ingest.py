@@ -2,9 +2,10 @@
 import numpy as np
 import pandas as pd
 import pytest
-from mlops_lab import data, ingest
+from mlops_lab.data import churn
+from mlops_lab.prepare import ingest
 
-HEADER = ','.join(data.COLUMNS)
+HEADER = ','.join(churn.COLUMNS)
 GOOD = 'C000001,2024-01-01,24,One year,DSL,Mailed check,50.00,1200.00,0,0,No'
 
 
@@ -15,23 +16,23 @@ def write(tmp_path, *lines, name='x.csv'):
 
 
 def row(**kw):
-    vals = dict(zip(data.COLUMNS, GOOD.split(',')))
+    vals = dict(zip(churn.COLUMNS, GOOD.split(',')))
     vals.update(kw)
-    return ','.join(vals[c] for c in data.COLUMNS)
+    return ','.join(vals[c] for c in churn.COLUMNS)
 
 
 def test_generated_data_quarantines_exactly_the_fatal_rows(tmp_path):
-    raw, truth = data.make_churn(3000, seed=7, dirty=0.08)
+    raw, truth = churn.make_churn(3000, seed=7, dirty=0.08)
     raw.to_csv(tmp_path / 'raw.csv', index=False)
     clean, q, rep = ingest.ingest(tmp_path / 'raw.csv')
-    fatal = truth.dirt.map(lambda k: data.DIRT[k][0] if k else False)
+    fatal = truth.dirt.map(lambda k: churn.DIRT[k][0] if k else False)
     assert rep['reconciled'] and rep['rows_read'] == len(raw) == rep['accepted'] + rep['quarantined']
     assert rep['quarantined'] == fatal.sum()  # each duplicated customer: one quarantined copy
     kept = set(truth.customer_id[~fatal | (truth.dirt == 'duplicate')])
     assert set(clean.customer_id) == kept and clean.customer_id.is_unique
     # cosmetic problems were repaired, not rejected
-    assert set(clean.contract) == set(data.CONTRACTS)
-    assert set(clean.internet_service.dropna()) <= set(data.INTERNET)
+    assert set(clean.contract) == set(churn.CONTRACTS)
+    assert set(clean.internet_service.dropna()) <= set(churn.INTERNET)
     # quarantine positions point at the right source records (header is record 1)
     lines = raw.to_csv(index=False).splitlines()
     for src, pos, reason, rawtxt in q.itertuples(index=False):
@@ -112,8 +113,8 @@ def test_slug_and_synonyms():
 
 
 def test_stage_joins_three_sources_and_records_lineage(tmp_path):
-    from mlops_lab.catalog import history, open_catalog
-    data.stage(tmp_path, n_customers=2500, dirty=0.05)
+    from mlops_lab.prepare.catalog import history, open_catalog
+    churn.stage(tmp_path, n_customers=2500, dirty=0.05)
     rep = ingest.stage(tmp_path, api_faults='429@1,500@2,drop@3')
     assert rep['source'] == 'raw.csv' and rep['reconciled']
     assert [s['source'] for s in rep['sources']] == ['raw.csv', 'billing.db', 'support API']
@@ -127,9 +128,9 @@ def test_stage_joins_three_sources_and_records_lineage(tmp_path):
 
 
 def test_joined_sources_give_the_same_table_as_one_wide_export(tmp_path):
-    raw, _ = data.make_churn(1500, seed=11, dirty=0.06)
+    raw, _ = churn.make_churn(1500, seed=11, dirty=0.06)
     raw.to_csv(tmp_path / 'wide.csv', index=False)
-    data.write_sources(raw, tmp_path)
+    churn.write_sources(raw, tmp_path)
     wide, qw, _ = ingest.ingest(tmp_path / 'wide.csv')
     support, _ = ingest.pull_support(tmp_path / 'support.json', faults='drop@1')
     joined, qj, rep = ingest.ingest(tmp_path / 'raw.csv', ingest.pull_billing(tmp_path / 'billing.db'), support)
@@ -139,8 +140,8 @@ def test_joined_sources_give_the_same_table_as_one_wide_export(tmp_path):
 
 def test_orphans_and_missing_billing_rows_are_accounted(tmp_path):
     import sqlite3
-    raw, _ = data.make_churn(300, seed=2, dirty=0)
-    data.write_sources(raw, tmp_path)
+    raw, _ = churn.make_churn(300, seed=2, dirty=0)
+    churn.write_sources(raw, tmp_path)
     with sqlite3.connect(tmp_path / 'billing.db') as con:
         con.execute("DELETE FROM billing WHERE customer_id = 'C000007'")
         con.execute("INSERT INTO billing VALUES ('C999999', '1.00', '2.00', '2026-01-01 00:00:00')")

@@ -3,39 +3,43 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from mlops_lab import business, data, evaluate, features, ingest, train
+from mlops_lab.business import framing
+from mlops_lab.data import churn
+from mlops_lab.evaluate import metrics
+from mlops_lab.modeling import train
+from mlops_lab.prepare import features, ingest
 
 
 @pytest.fixture(scope='module')
 def clean(tmp_path_factory):
     d = tmp_path_factory.mktemp('m')
-    data.stage(d, n_customers=3000)
+    churn.stage(d, n_customers=3000)
     ingest.stage(d)
     return pd.read_parquet(d / 'clean.parquet')
 
 
 def test_bayes_threshold_minimises_cost():
-    C = business.cost_matrix(30, 170)
+    C = framing.cost_matrix(30, 170)
     rng = np.random.default_rng(0)
     p = rng.uniform(size=100_000); y = (rng.uniform(size=p.size) < p).astype(int)
     grid = np.linspace(0, 1, 201)
-    best = grid[np.argmin([business.expected_cost(y, p >= g, C) for g in grid])]
-    assert abs(best - business.bayes_threshold(C)) < 0.02 and business.bayes_threshold(C) == pytest.approx(0.15)
+    best = grid[np.argmin([framing.expected_cost(y, p >= g, C) for g in grid])]
+    assert abs(best - framing.bayes_threshold(C)) < 0.02 and framing.bayes_threshold(C) == pytest.approx(0.15)
 
 
 def test_no_model_cost_is_cheaper_trivial_policy():
-    C = business.cost_matrix(20, 200)
-    assert business.no_model_cost(0.2, C) == pytest.approx(16.0)   # contact everybody
-    assert business.no_model_cost(0.05, C) == pytest.approx(10.0)  # contact nobody
+    C = framing.cost_matrix(20, 200)
+    assert framing.no_model_cost(0.2, C) == pytest.approx(16.0)   # contact everybody
+    assert framing.no_model_cost(0.05, C) == pytest.approx(10.0)  # contact nobody
 
 
 def test_frame_rejects_bad_criteria():
-    with pytest.raises(ValueError): business.frame(min_savings=1.5)
-    with pytest.raises(ValueError): business.cost_matrix(-1, 10)
+    with pytest.raises(ValueError): framing.frame(min_savings=1.5)
+    with pytest.raises(ValueError): framing.cost_matrix(-1, 10)
 
 
 def test_split_is_stratified_and_disjoint(clean):
-    tr, te = features.split(clean, 0.25, seed=1)
+    tr, te = features.holdout_split(clean, 0.25, seed=1)
     assert len(tr) + len(te) == len(clean)
     assert not set(tr.customer_id) & set(te.customer_id)
     assert abs(tr.churn.mean() - te.churn.mean()) < 0.005
@@ -58,7 +62,7 @@ def test_recipe_is_unfitted_and_handles_unknowns(clean):
 
 def test_no_step_sees_validation_rows(clean):
     "The fitted scaler's mean is the training rows' mean, not the full table's."
-    tr, te = features.split(clean)
+    tr, te = features.holdout_split(clean)
     fitted, _ = train.train(tr, features.preprocessor(), 'logreg', cv_folds=3)
     scaler = fitted['logreg'].named_steps['features'].named_steps['columns'].named_transformers_['num'].named_steps['scale']
     i = features.NUMERIC.index('monthly_charges')
@@ -67,16 +71,16 @@ def test_no_step_sees_validation_rows(clean):
 
 
 def test_cv_is_reproducible(clean):
-    tr, _ = features.split(clean)
+    tr, _ = features.holdout_split(clean)
     _, a = train.train(tr, features.preprocessor(), 'logreg,hgb', cv_folds=3, seed=5)
     _, b = train.train(tr, features.preprocessor(), 'logreg,hgb', cv_folds=3, seed=5)
     assert a == b
 
 
 def test_models_beat_majority_and_approach_oracle(tmp_path):
-    business.stage(tmp_path); data.stage(tmp_path, n_customers=5000); ingest.stage(tmp_path); features.stage(tmp_path)
+    framing.stage(tmp_path); churn.stage(tmp_path, n_customers=5000); ingest.stage(tmp_path); features.stage(tmp_path)
     train.stage(tmp_path, models='logreg,hgb', cv_folds=3)
-    met = evaluate.stage(tmp_path)
+    met = metrics.stage(tmp_path)
     sel = met['models'][met['selected']]
     assert met['models']['majority']['roc_auc'] == 0.5
     assert sel['roc_auc'] > 0.75 and sel['roc_auc'] >= 0.95 * met['models']['oracle']['roc_auc']
@@ -93,6 +97,6 @@ def test_unknown_model_name():
 
 def test_scores_match_definitions():
     y = np.array([0, 0, 0, 1, 1]); p = np.array([0.1, 0.7, 0.2, 0.8, 0.3])
-    s = evaluate.scores(y, p, 0.5, business.cost_matrix(20, 200))
+    s = metrics.scores(y, p, 0.5, framing.cost_matrix(20, 200))
     assert (s['precision'], s['recall'], s['accuracy']) == (0.5, 0.5, 0.6)
     assert s['cost_per_customer'] == pytest.approx((20 + 200) / 5)

@@ -7,15 +7,19 @@ import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.model_selection import StratifiedKFold
-from mlops_lab import (business, byod, data, evaluate, features, housing, imbalance, ingest, interpret, onnx_export,
-                       tracking, train, tuning)
+from mlops_lab.business import framing
+from mlops_lab.data import churn
+from mlops_lab.deploy import onnx as onnx_export
+from mlops_lab.evaluate import interpret, metrics, tracking
+from mlops_lab.modeling import byod, housing, imbalance, train, tuning
+from mlops_lab.prepare import features, ingest
 
 
 @pytest.fixture(scope='module')
 def run(tmp_path_factory):
     "A run folder with every churn stage up to tuning, on 3,000 customers."
     d = tmp_path_factory.mktemp('run')
-    business.stage(d); data.stage(d, n_customers=3000); ingest.stage(d); features.stage(d)
+    framing.stage(d); churn.stage(d, n_customers=3000); ingest.stage(d); features.stage(d)
     train.stage(d, models='logreg,rf,hgb', cv_folds=3)
     return d
 
@@ -32,7 +36,7 @@ def test_no_step_sees_validation_rows_in_cv(run):
     tr = pd.read_parquet(run / 'train.parquet')
     X, y = features.xy(tr)
     from sklearn.pipeline import Pipeline
-    pipe = Pipeline([('spy', Spy()), ('model', train.pipeline(features.preprocessor(), train.candidates()['logreg']))])
+    pipe = Pipeline([('spy', Spy()), ('model', train.model_pipeline(features.preprocessor(), train.candidates()['logreg']))])
     SEEN.clear()
     train.cv_auc(pipe, X, y, folds=4, seed=7)
     folds = list(StratifiedKFold(4, shuffle=True, random_state=7).split(X, y))
@@ -52,9 +56,9 @@ def test_recipe_options_and_tree_pipelines_skip_scaling(run):
     Z = pre.fit_transform(*features.xy(tr))
     assert Z.shape[1] == 3
     with pytest.raises(ValueError, match='scaler'): features.preprocessor('robust')
-    p = train.pipeline(features.preprocessor(), train.candidates()['hgb'])
+    p = train.model_pipeline(features.preprocessor(), train.candidates()['hgb'])
     assert type(p.get_params()['features__columns__num__scale']).__name__ == 'FunctionTransformer'
-    p = train.pipeline(features.preprocessor(), train.candidates()['logreg'])
+    p = train.model_pipeline(features.preprocessor(), train.candidates()['logreg'])
     assert type(p.get_params()['features__columns__num__scale']).__name__ == 'StandardScaler'
 
 
@@ -70,7 +74,7 @@ def test_imbalance_threshold_is_cheapest(run):
 def test_searches_are_reproducible(run, kind):
     tr = pd.read_parquet(run / 'train.parquet')
     X, y = features.xy(tr)
-    pipe = train.pipeline(features.preprocessor(), train.candidates()['logreg'])
+    pipe = train.model_pipeline(features.preprocessor(), train.candidates()['logreg'])
     a = tuning.searcher(kind, pipe, 'logreg', n_trials=3, inner_folds=2, seed=1).fit(X, y)
     b = tuning.searcher(kind, pipe, 'logreg', n_trials=3, inner_folds=2, seed=1).fit(X, y)
     assert a.best_params_ == b.best_params_ and a.best_score_ == b.best_score_
@@ -79,7 +83,7 @@ def test_searches_are_reproducible(run, kind):
 def test_tuned_model_reaches_95_percent_of_oracle(run):
     t = tuning.stage(run, model='hgb', search='optuna', n_trials=4, inner_folds=2, nested_folds=2)
     assert {'nested_roc_auc_mean', 'best_params'} <= set(t)
-    m = evaluate.stage(run, bootstrap_n=50)
+    m = metrics.stage(run, bootstrap_n=50)
     assert m['selected'] == 'tuned'
     assert m['models']['tuned']['roc_auc'] >= 0.95 * m['models']['oracle']['roc_auc']
     lo, hi = m['intervals']['roc_auc']
@@ -91,7 +95,7 @@ def test_tuned_model_reaches_95_percent_of_oracle(run):
 def test_fold_spread_stratified_is_even(run):
     tr = pd.read_parquet(run / 'train.parquet')
     rare = pd.concat([tr[tr.churn == 0], tr[tr.churn == 1].sample(frac=0.25, random_state=0)])
-    s = evaluate.fold_spread(rare, joblib.load(run / 'models' / 'logreg.joblib'), folds=5, seed=0)
+    s = metrics.fold_spread(rare, joblib.load(run / 'candidates' / 'logreg.joblib'), folds=5, seed=0)
     assert s.loc['stratified k-fold', 'minority_share_std'] < s.loc['plain k-fold', 'minority_share_std']
 
 
@@ -136,7 +140,7 @@ def test_byod_classification_and_errors(tmp_path):
 
 
 def test_interpret_finds_documented_drivers(run):
-    evaluate.stage(run, bootstrap_n=50)
+    metrics.stage(run, bootstrap_n=50)
     r = interpret.stage(run, n_repeats=2)
     imp = pd.read_csv(run / 'importance.csv').set_index('feature').auc_drop_mean
     assert imp[['contract', 'tenure_months']].min() > imp['senior']
@@ -145,7 +149,7 @@ def test_interpret_finds_documented_drivers(run):
 
 
 def test_mlflow_record(run):
-    evaluate.stage(run, bootstrap_n=50)
+    metrics.stage(run, bootstrap_n=50)
     out = tracking.stage(run)
     from mlflow.tracking import MlflowClient
     c = MlflowClient(out['tracking_uri'])
@@ -159,7 +163,7 @@ def test_mlflow_record(run):
 
 @pytest.mark.parametrize('family', ['logreg', 'rf', 'hgb'])
 def test_onnx_agrees_with_sklearn(run, family):
-    pipe = joblib.load(run / 'models' / f'{family}.joblib')
+    pipe = joblib.load(run / 'candidates' / f'{family}.joblib')
     sess = onnx_export.session(onnx_export.to_onnx(pipe))
     test = pd.read_parquet(run / 'test.parquet')
     a = onnx_export.agreement(pipe, sess, test, 0.09)
@@ -167,7 +171,7 @@ def test_onnx_agrees_with_sklearn(run, family):
 
 
 def test_onnx_stage_and_missing_values(run):
-    evaluate.stage(run, bootstrap_n=50)
+    metrics.stage(run, bootstrap_n=50)
     r = onnx_export.stage(run)
     assert (run / 'model.onnx').stat().st_size == r['bytes'] and r['max_abs_diff'] <= r['tolerance']
     sess = onnx_export.session((run / 'model.onnx').read_bytes())
@@ -187,8 +191,8 @@ def test_read_table_parquet_and_jsonl(tmp_path):
 def test_onnx_bytes_do_not_depend_on_hash_seed(run):
     "The same fitted pipeline converts to the same bytes in any process (checksums in manifests stay stable)."
     import hashlib, os, subprocess, sys
-    code = ("import joblib, hashlib, sys; from mlops_lab.onnx_export import to_onnx; "
-            f"print(hashlib.sha256(to_onnx(joblib.load({str(run / 'models' / 'hgb.joblib')!r}))).hexdigest())")
+    code = ("import joblib, hashlib, sys; from mlops_lab.deploy.onnx import to_onnx; "
+            f"print(hashlib.sha256(to_onnx(joblib.load({str(run / 'candidates' / 'hgb.joblib')!r}))).hexdigest())")
     shas = {subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True,
                            env={**os.environ, 'PYTHONHASHSEED': seed}).stdout.strip()
             for seed in ('10', '11', '12', '13')}  # with skl2onnx 1.20, seeds 10 and 12 order the opsets differently

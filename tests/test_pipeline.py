@@ -1,40 +1,49 @@
-"""The pipeline runner, through the real `mlops-lab` CLI and papermill kernels."""
+"""The pipeline runner, through the real `mlops-lab` CLI and papermill kernels: plans from the stage graph,
+reuse of unchanged stages, manifests, failures and resume."""
 import json, shutil, subprocess
 from pathlib import Path
 import nbformat
 import pytest
 from conftest import ROOT, cli
 from mlops_lab.core import sha256, read_json
+from mlops_lab.stages import load_stages, upstream
 
-STAGES = ['business', 'data', 'ingest', 'features', 'train', 'imbalance', 'tuning', 'housing', 'byod',
-          'evaluate', 'interpret', 'tracking', 'onnx_export', 'transfer', 'optimize', 'qat']
+STAGES = load_stages(ROOT / 'pipeline.yaml')
 
 
 def manifest(run): return read_json(run / 'manifest.json')
+def statuses(m): return {s['name']: s['status'] for s in m['stages']}
+def newest(runs, but=()): return max((p for p in runs.iterdir() if p not in but), key=lambda p: p.stat().st_mtime_ns)
 
 
 def test_smoke_run_finishes_with_summary(smoke):
     run, r = smoke
     m = manifest(run)
-    assert m['status'] == 'ok' and [s['name'] for s in m['stages']] == STAGES
+    assert m['status'] == 'ok' and [s['name'] for s in m['stages']] == list(STAGES)
     assert all(s['status'] == 'ok' and s['duration_s'] > 0 for s in m['stages'])
-    assert '[16/16] qat' in r.stdout and f"run {m['run_id']}" in r.stdout and 'run folder' in r.stdout
+    assert all(s['why'] == 'never ran' or s['why'].startswith('its inputs change: ') for s in m['stages'])
+    assert f'[{len(STAGES)}/{len(STAGES)}] {list(STAGES)[-1]}' in r.stdout and f"run {m['run_id']}" in r.stdout and 'run folder' in r.stdout
 
 
-def test_smoke_manifest_provenance_and_checksums(smoke):
+def test_smoke_manifest_graph_provenance_inputs_and_checksums(smoke):
     run, _ = smoke
     m = manifest(run)
     params = {s['name']: s['params'] for s in m['stages']}
     assert params['data']['n_customers'] == 2000 and params['train']['cv_folds'] == 3 and params['tuning']['n_trials'] == 4
     head = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=ROOT, capture_output=True, text=True)
     assert m['provenance']['git_commit'] == (head.stdout.strip() if head.returncode == 0 else None)
-    assert m['provenance']['packages']['scikit-learn'] and m['provenance']['python'].startswith('3.11')
+    pk = m['provenance']['packages']
+    assert all(pk[p] for p in ('scikit-learn', 'tensorflow', 'keras', 'optuna', 'mlflow', 'onnx', 'onnxruntime', 'papermill')) \
+        and m['provenance']['python'].startswith('3.11')
+    assert m['graph']['evaluate']['needs'] == list(STAGES['evaluate'].needs) and set(m['graph']) == set(STAGES)
     files = {p.relative_to(run).as_posix() for p in run.rglob('*') if p.is_file()}
-    listed = set(m['artifacts'])
-    assert listed == {f for f in files if not f.startswith('notebooks/') and f != 'manifest.json'}
-    for rel, a in m['artifacts'].items():
-        assert sha256(run / rel) == a['sha256'], rel
-    assert m['artifacts']['raw.csv']['stage'] == 'data' and m['artifacts']['models/hgb.joblib']['stage'] == 'train'
+    assert set(m['artifacts']) == {f for f in files if not f.startswith('notebooks/') and f != 'manifest.json'}
+    for rel, a in m['artifacts'].items(): assert sha256(run / rel) == a['sha256'], rel
+    assert m['artifacts']['raw.csv']['stage'] == 'data' and m['artifacts']['candidates/hgb.joblib']['stage'] == 'train'
+    assert m['artifacts']['model.joblib']['stage'] == 'tuning'  # the one model the lab ships
+    ev = next(s for s in m['stages'] if s['name'] == 'evaluate')
+    assert set(ev['inputs']) == set(STAGES['evaluate'].needs) and ev['inputs']['test.parquet'] == m['artifacts']['test.parquet']['sha256']
+    assert len({s['fingerprint'] for s in m['stages']}) == len(STAGES)
 
 
 def test_smoke_model_beats_majority_baseline(smoke):
@@ -55,7 +64,7 @@ def test_smoke_run_ends_with_a_verified_edge_bundle(smoke, tmp_path):
     assert m.meta['run_id'] == run.name and m.meta['data'] == t['data'] and m.inp['dtype'] == np.int8
     v = np.load(run / 'vision.npz')
     acc = float((m.scores(v['x_test']).argmax(1) == v['y_test']).mean())
-    assert round(acc, 4) == read_json(run / 'optimize.json')['table']['tflite int8']['accuracy'] == m.meta['metrics']['accuracy']
+    assert round(acc, 4) == read_json(run / 'quantize.json')['table']['tflite int8']['accuracy'] == m.meta['metrics']['accuracy']
     bad = shutil.copytree(run / 'bundle', tmp_path / 'bundle')  # the shared run stays intact
     (bad / 'labels.json').write_text('["tampered"]')
     with pytest.raises(BundleError, match='labels.json: sha256 mismatch'): Model(bad)
@@ -63,7 +72,7 @@ def test_smoke_run_ends_with_a_verified_edge_bundle(smoke, tmp_path):
 
 def test_executed_notebooks_hold_injected_parameters(smoke):
     run, _ = smoke
-    nb = nbformat.read(run / 'notebooks' / '20_data.ipynb', 4)
+    nb = nbformat.read(run / 'notebooks' / STAGES['data'].notebook, 4)
     injected = [c for c in nb.cells if 'injected-parameters' in c.metadata.get('tags', [])]
     assert len(injected) == 1 and 'n_customers = 2000' in injected[0].source
     assert str(run.resolve()) in injected[0].source
@@ -87,7 +96,7 @@ def test_bad_values_rejected(tmp_path, param, msg):
 def test_unknown_profile_and_stage(tmp_path):
     r = cli('run', '--profile', 'nope', '--runs', tmp_path)
     assert r.returncode == 2 and "unknown profile 'nope'" in r.stderr
-    r = cli('run', '--only', 'deploy', '--runs', tmp_path)
+    r = cli('run', 'deploy', '--runs', tmp_path)
     assert r.returncode == 2 and "unknown stage 'deploy'" in r.stderr
 
 
@@ -98,6 +107,16 @@ def test_bad_profile_in_config_is_caught(project_copy):
     assert r.returncode == 2 and "unknown parameter 'cv_fold'" in r.stderr
 
 
+def test_plans_on_an_empty_runs_folder(tmp_path):
+    "The issue's own check: a target runs only its branch, and --plan says so without running anything."
+    r = cli('run', 'quantize', '--plan', '--runs', tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert '2 to run, 0 to reuse' in r.stdout and 'transfer' in r.stdout and 'quantize' in r.stdout
+    assert not any(s in r.stdout for s in ('business', 'ingest', 'train ', 'housing')) and list(tmp_path.iterdir()) == []
+    r = cli('run', '--from', 'train', '--plan', '--runs', tmp_path)
+    assert r.returncode == 2 and 'needs an earlier run that finished' in r.stderr
+
+
 def break_notebook(path: Path, message='injected failure'):
     nb = nbformat.read(path, 4)
     i = next(i for i, c in enumerate(nb.cells) if 'parameters' in c.metadata.get('tags', []))
@@ -106,75 +125,88 @@ def break_notebook(path: Path, message='injected failure'):
 
 
 def test_failing_stage_then_resume(project_copy):
-    nb = project_copy / 'nbs' / '40_features.ipynb'
+    nb = project_copy / 'nbs' / STAGES['features'].notebook
     good = nb.read_bytes()
     break_notebook(nb)
-    runs = project_copy / 'runs'
-    r = cli('run', '--profile', 'smoke', '-p', 'n_customers=600', '--to', 'onnx_export', '--config', project_copy / 'pipeline.yaml', '--runs', runs)
+    runs, cfg = project_copy / 'runs', project_copy / 'pipeline.yaml'
+    r = cli('run', 'onnx', '--profile', 'smoke', '-p', 'n_customers=600', '--config', cfg, '--runs', runs)
     assert r.returncode == 1
     (run,) = runs.iterdir()
-    out = run / 'notebooks' / '40_features.ipynb'
+    out = run / 'notebooks' / STAGES['features'].notebook
     assert "stage 'features' failed in cell" in r.stderr and 'RuntimeError: injected failure' in r.stderr
     assert str(out) in r.stderr and f'--resume {run.name}' in r.stderr
     m = manifest(run)
-    assert m['status'] == 'failed'
-    assert [s['status'] for s in m['stages']] == ['ok', 'ok', 'ok', 'failed'] + ['pending'] * 9 + ['skipped'] * 3
+    wanted = upstream(STAGES, ['onnx'])
+    assert m['status'] == 'failed' and [s['name'] for s in m['stages']] == wanted and 'imbalance' not in wanted
+    assert statuses(m) == {**{n: 'pending' for n in wanted}, 'business': 'ok', 'data': 'ok', 'ingest': 'ok', 'features': 'failed'}
     assert m['stages'][3]['error']['ename'] == 'RuntimeError'
     assert 'injected failure' in out.read_text()  # the executed notebook shows the error in place
-    done = {n: (run / 'notebooks' / f).stat().st_mtime_ns for n, f in
-            [('business', '10_business.ipynb'), ('data', '20_data.ipynb'), ('ingest', '36_ingest.ipynb')]}
+    done = {n: (run / 'notebooks' / STAGES[n].notebook).stat().st_mtime_ns for n in ('business', 'data', 'ingest')}
     raw_sha = sha256(run / 'raw.csv')
 
-    r = cli('run', '--resume', run.name, '-p', 'seed=1', '--config', project_copy / 'pipeline.yaml', '--runs', runs)
-    assert r.returncode == 2 and 'own parameters' in r.stderr  # resume keeps the run's parameters
+    r = cli('run', '--resume', run.name, '-p', 'seed=1', '--config', cfg, '--runs', runs)
+    assert r.returncode == 2 and 'as it was planned' in r.stderr  # resume keeps the run's parameters
 
     nb.write_bytes(good)  # the cause is fixed
-    r = cli('run', '--resume', run.name, '--config', project_copy / 'pipeline.yaml', '--runs', runs)
+    r = cli('run', '--resume', run.name, '--config', cfg, '--runs', runs)
     assert r.returncode == 0, r.stderr
-    assert '[1/10] features' in r.stdout
+    assert f'[1/{len(wanted) - 3}] features' in r.stdout
     m = manifest(run)
-    assert m['status'] == 'ok' and [s['status'] for s in m['stages']] == ['ok'] * 13 + ['skipped'] * 3
+    assert m['status'] == 'ok' and set(statuses(m).values()) == {'ok'}
     assert m['stages'][1]['params']['n_customers'] == 600
-    for n, f in [('business', '10_business.ipynb'), ('data', '20_data.ipynb'), ('ingest', '36_ingest.ipynb')]:
-        assert (run / 'notebooks' / f).stat().st_mtime_ns == done[n], f'{n} was re-run'
+    for n, t in done.items(): assert (run / 'notebooks' / STAGES[n].notebook).stat().st_mtime_ns == t, f'{n} was re-run'
     assert sha256(run / 'raw.csv') == raw_sha
-    r = cli('run', '--resume', run.name, '--config', project_copy / 'pipeline.yaml', '--runs', runs)
+    r = cli('run', '--resume', run.name, '--config', cfg, '--runs', runs)
     assert r.returncode == 2 and 'no failed or unfinished stage' in r.stderr
 
 
-def test_only_and_from_reuse_an_earlier_run(smoke, runs_dir):
+def test_a_changed_parameter_reruns_its_stage_and_reuses_the_rest(smoke, runs_dir):
+    "The issue's check: --from evaluate with a new threshold reuses every upstream stage; the same again reuses evaluate too."
     base, _ = smoke
-    r = cli('run', '--only', 'evaluate', '-p', 'threshold=0.5', '--base', base.name, '--runs', runs_dir)
+    args = ('run', '--from', 'evaluate', '-p', 'threshold=0.5', '--profile', 'smoke', '--base', base.name, '--runs', runs_dir)
+    r = cli(*args)
     assert r.returncode == 0, r.stderr
-    new = max((p for p in runs_dir.iterdir() if p != base), key=lambda p: p.stat().st_mtime_ns)
-    m = manifest(new)
-    assert [s['status'] for s in m['stages']] == ['reused'] * 9 + ['ok'] + ['skipped'] * 6 and m['base_run'] == base.name
-    assert read_json(new / 'metrics.json')['threshold'] == 0.5
-    assert sha256(new / 'model.joblib') == sha256(base / 'model.joblib')
-    assert all(s['status'] == 'ok' for s in manifest(base)['stages'])  # the base run is untouched
+    first = newest(runs_dir)
+    m = manifest(first)
+    st = statuses(m)
+    assert st['evaluate'] == 'ok' and all(st[n] == 'reused' for n in upstream(STAGES, ['evaluate']) if n != 'evaluate')
+    assert {'housing', 'byod', 'transfer', 'quantize'} & set(st) == set()  # not downstream of evaluate: not in this run
+    assert next(s for s in m['stages'] if s['name'] == 'evaluate')['why'] == 'threshold=0.5 (was -1.0)'
+    assert read_json(first / 'metrics.json')['threshold'] == 0.5
+    assert sha256(first / 'model.joblib') == sha256(base / 'model.joblib')
+    assert set(statuses(manifest(base)).values()) == {'ok'}  # the base run is untouched
+    r = cli(*args)
+    assert r.returncode == 0, r.stderr
+    second = manifest(newest(runs_dir))
+    assert set(statuses(second).values()) == {'reused'}
+    assert next(s for s in second['stages'] if s['name'] == 'evaluate')['reused_from'] == first.name
+    assert sha256(newest(runs_dir) / 'metrics.json') == sha256(first / 'metrics.json')
 
-    r = cli('run', '--from', 'train', '--to', 'onnx_export', '-p', 'models=logreg', '--base', base.name, '--runs', runs_dir)
+
+def test_targets_and_from_with_a_base_run(smoke, runs_dir):
+    base, _ = smoke
+    r = cli('run', '--from', 'train', '-p', 'models=logreg', '--profile', 'smoke', '--base', base.name, '--runs', runs_dir)
     assert r.returncode == 0, r.stderr
-    new = max((p for p in runs_dir.iterdir()), key=lambda p: p.stat().st_mtime_ns)
+    new = newest(runs_dir)
+    st = statuses(manifest(new))
     assert sorted(read_json(new / 'train.json')['models']) == ['logreg', 'majority']
-    assert [s['status'] for s in manifest(new)['stages']] == ['reused'] * 4 + ['ok'] * 9 + ['skipped'] * 3
-
-    r = cli('run', '--only', 'evaluate', '-p', 'drift=0.5', '--runs', runs_dir)
-    assert r.returncode == 2 and 'belongs only to stages reused' in r.stderr
-
-
-def test_to_must_not_come_before_from(tmp_path):
-    r = cli('run', '--from', 'evaluate', '--to', 'train', '--runs', tmp_path)
-    assert r.returncode == 2 and '--to train comes before --from evaluate' in r.stderr
+    assert {n for n, s in st.items() if s == 'ok'} == {'train', 'imbalance', 'tuning', 'evaluate', 'interpret', 'tracking', 'onnx'}
+    assert 'housing' not in st and 'transfer' not in st
+    r = cli('run', 'evaluate', '-p', 'drift=0.5', '--base', base.name, '--runs', runs_dir)
+    assert r.returncode == 2 and 'belongs only to stages taken from run' in r.stderr
 
 
-def test_only_needs_an_earlier_run(tmp_path):
-    r = cli('run', '--only', 'train', '--runs', tmp_path)
-    assert r.returncode == 2 and 'needs an earlier run' in r.stderr
+def test_from_plan_leaves_unrelated_branches_alone(smoke, runs_dir):
+    r = cli('run', '--from', 'features', '--plan', '--profile', 'smoke', '--runs', runs_dir)
+    assert r.returncode == 0, r.stderr
+    assert not any(f'│ {s} ' in r.stdout for s in ('housing', 'byod', 'transfer', 'quantize', 'distil', 'lora', 'qat'))
+    assert '│ features ' in r.stdout and '│ onnx ' in r.stdout
 
 
-def test_runs_and_params_commands(smoke, runs_dir):
+def test_runs_stages_and_params_commands(smoke, runs_dir):
     r = cli('runs', '--runs', runs_dir)
     assert r.returncode == 0 and smoke[0].name in r.stdout
     r = cli('params', '--profile', 'smoke')
     assert r.returncode == 0 and 'n_customers' in r.stdout and '2000' in r.stdout
+    r = cli('stages')
+    assert r.returncode == 0 and all(n in r.stdout for n in STAGES)

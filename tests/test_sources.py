@@ -3,7 +3,7 @@ import json, time
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from mlops_lab import api, database, iot
+from mlops_lab.prepare import api, database, iot
 
 
 # ---------------------------------------------------------------- database
@@ -34,14 +34,14 @@ def test_full_pull_streams_in_chunks_ordered_by_watermark_and_key(db):
 
 def test_incremental_pull_with_compound_watermark_misses_no_tie(db):
     first = pd.concat(database.pull(db, 'billing', key='customer_id', watermark='updated_at', rows=10)).iloc[:3]
-    since = database.mark(first, 'updated_at', 'customer_id')  # stopped after C3 (10:00:05)
+    since = database.watermark_of(first, 'updated_at', 'customer_id')  # stopped after C3 (10:00:05)
     with db.begin() as c:  # a late row with the same timestamp as the watermark, and an update
         c.execute(sa.text("INSERT INTO billing VALUES ('C6', '6', '2026-01-01 10:00:05')"))
         c.execute(sa.text("UPDATE billing SET charge = '9', updated_at = '2026-01-01 10:00:09' WHERE customer_id = 'C1'"))
     new = pd.concat(database.pull(db, 'billing', key='customer_id', watermark='updated_at', since=since))
     assert new.customer_id.tolist() == ['C4', 'C6', 'C5', 'C1']
     assert new.set_index('customer_id').charge['C1'] == '9'
-    again = list(database.pull(db, 'billing', key='customer_id', watermark='updated_at', since=database.mark(new, 'updated_at', 'customer_id')))
+    again = list(database.pull(db, 'billing', key='customer_id', watermark='updated_at', since=database.watermark_of(new, 'updated_at', 'customer_id')))
     assert sum(map(len, again)) == 0
 
 

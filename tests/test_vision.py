@@ -1,11 +1,12 @@
-"""Transfer learning, optimization and QAT helpers: the offline weights, the fallback, the losses and adapters."""
+"""Transfer learning, the edge bundle, quantization, distillation and LoRA helpers: the offline weights, the fallback, the losses and adapters."""
 import os
 from pathlib import Path
 import numpy as np
 import pytest
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
-from mlops_lab import transfer, optimize  # noqa: E402
+from mlops_lab.deploy import bundle, distil, lora, quantize  # noqa: E402
+from mlops_lab.modeling import transfer  # noqa: E402
 
 
 def test_weights_file_lookup(tmp_path, monkeypatch):
@@ -48,13 +49,13 @@ def test_distill_loss_matches_keras_kl_and_ce():
     T, a = 3.0, 0.3
     ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)(y, s)
     kl = keras.losses.KLDivergence(reduction=None)(keras.ops.softmax(t / T), keras.ops.softmax(s / T))
-    got = optimize.distill_loss(T, a)(np.c_[y, t].astype('float32'), s)
+    got = distil.distill_loss(T, a)(np.c_[y, t].astype('float32'), s)
     np.testing.assert_allclose(np.asarray(got), a * np.asarray(ce) + (1 - a) * T * T * np.asarray(kl), rtol=1e-4, atol=1e-5)
 
 
 def test_lora_dense_starts_at_base_trains_few_and_merges():
     import keras
-    LoRADense = optimize.lora_dense()
+    LoRADense = lora.lora_dense()
     base = keras.layers.Dense(7); base.build((None, 12))
     lo = LoRADense(base, rank=3, activation='relu'); lo.build((None, 12))
     x = np.random.default_rng(2).normal(size=(5, 12)).astype('float32')
@@ -70,23 +71,23 @@ def test_lora_dense_starts_at_base_trains_few_and_merges():
 
 def test_convert_modes_load_in_the_edge_runtime(tmp_path):
     import keras
-    from mlops_lab.edge import Model, write_bundle
+    from mlops_lab.edge import Model
     keras.utils.set_random_seed(0)
     m = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(64), keras.layers.Dense(3), keras.layers.Softmax()])
     rep = np.random.default_rng(0).uniform(0, 1, (50, 8, 8, 1)).astype('float32')
     want = m.predict(rep, verbose=0).argmax(1)
     sizes = {}
-    for mode in optimize.MODES:
-        b = optimize.convert(m, mode, rep)
+    for mode in quantize.MODES:
+        b = quantize.convert(m, mode, rep)
         sizes[mode] = len(b)
-        dev = Model(write_bundle(tmp_path / mode, b, ['a', 'b', 'c'], optimize.spec((8, 8, 1), 1.0), {}))
+        dev = Model(bundle.write_bundle(tmp_path / mode, b, ['a', 'b', 'c'], bundle.spec((8, 8, 1), 1.0), {}))
         assert (dev.scores(rep).argmax(1) == want).mean() >= 0.9, mode
     assert sizes['int8'] < sizes['float16'] < sizes['float32']
-    with pytest.raises(ValueError, match='representative dataset'): optimize.convert(m, 'int8')
+    with pytest.raises(ValueError, match='representative dataset'): quantize.convert(m, 'int8')
 
 
 def test_ship_refuses_a_model_the_runtime_cannot_load(tmp_path):
     from mlops_lab.edge import BundleError
     with pytest.raises(BundleError, match='cannot be loaded'):
-        optimize.ship(tmp_path, b'TFL3 not really a model', ['a'], optimize.spec((8, 8, 1), 16), {})
-    assert not (tmp_path / 'bundle').exists()
+        bundle.ship(tmp_path, b'TFL3 not really a model', ['a'], bundle.spec((8, 8, 1), 16), {})
+    assert list(tmp_path.iterdir()) == []  # no bundle, and no temporary folder left behind
