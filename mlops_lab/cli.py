@@ -87,6 +87,7 @@ def _lab():
         raise SystemExit(f"mlops-lab: this command needs the lab install ({e.name} is missing): pip install 'mlops-lab[lab]'")
     return pipeline
 
+# %% ../nbs/9_lab/91_cli.ipynb #50cc1f41
 def cmd_run(a) -> int:
     pl = _lab()
     try:
@@ -108,6 +109,7 @@ def cmd_run(a) -> int:
     print(f"finished in {total:.1f}s of stage time; run folder: {m['run_dir']}")
     return 0
 
+# %% ../nbs/9_lab/91_cli.ipynb #167ed7fb
 def cmd_stages(a) -> int:
     pl = _lab()
     try: cfg = pl.load_config(a.config)
@@ -117,6 +119,7 @@ def cmd_stages(a) -> int:
           [(s.name, s.notebook, ', '.join(s.needs), ', '.join(s.makes), s.does) for s in cfg['stages'].values()])
     return 0
 
+# %% ../nbs/9_lab/91_cli.ipynb #7c14ce37
 def cmd_params(a) -> int:
     pl = _lab()
     try:
@@ -128,6 +131,7 @@ def cmd_params(a) -> int:
           [(s, cfg['stages'][s].notebook, k, repr(v)) for s, ps in vals.items() for k, v in ps.items()])
     return 0
 
+# %% ../nbs/9_lab/91_cli.ipynb #cf4ebcca
 def cmd_runs(a) -> int:
     pl = _lab()
     try: cfg = pl.load_config(a.config)
@@ -142,6 +146,7 @@ def cmd_runs(a) -> int:
     table(f'runs in {runs}', ['run', 'status', 'profile', 'failed stage'], rows)
     return 0
 
+# %% ../nbs/9_lab/91_cli.ipynb #d04c7343
 def load_schema(spec: str):
     "The schema named by `spec`: `'orders'`, or a pandera YAML file (`DataFrameSchema.to_yaml` writes one)."
     from mlops_lab.prepare import catalog
@@ -152,6 +157,7 @@ def load_schema(spec: str):
     try: return pa.DataFrameSchema.from_yaml(path)
     except Exception as e: raise SystemExit(f'mlops-lab ingest: {path}: not a pandera schema: {type(e).__name__}: {e}')
 
+# %% ../nbs/9_lab/91_cli.ipynb #8eed5769
 def cmd_ingest(a) -> int:
     try: from mlops_lab.prepare import catalog, files, validate
     except ImportError as e:

@@ -75,6 +75,7 @@ def write_json(path: str | Path, obj) -> Path:
     with atomic(path) as t: t.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_plain) + '\n')
     return Path(path)
 
+# %% ../nbs/0_core/00_core.ipynb #20fd6401
 def read_json(path: str | Path):
     "Read a JSON file."
     return json.loads(Path(path).read_text())

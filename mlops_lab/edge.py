@@ -15,11 +15,12 @@ __all__ = ['FILES', 'FORMAT', 'RUNTIMES', 'IMAGES', 'BundleError', 'verify', 'in
            'install', 'rollback', 'watch', 'main']
 
 # %% ../nbs/6_deploy/66_edge.ipynb #0abefe84
-FILES = ('model.tflite', 'labels.json', 'preprocess.json', 'metadata.json')
-FORMAT = 1
-
 class BundleError(ValueError):
     "A bundle that must not be served: missing, corrupted, tampered with, or not for this input."
+
+# %% ../nbs/6_deploy/66_edge.ipynb #cf095f0b
+FILES = ('model.tflite', 'labels.json', 'preprocess.json', 'metadata.json')
+FORMAT = 1
 
 def verify(folder: str | Path) -> dict:
     "Check a bundle against its manifest; returns the manifest, or raises `BundleError` naming the file at fault."
@@ -50,7 +51,12 @@ def interpreter_class(prefer: str | None = None):
 # %% ../nbs/6_deploy/66_edge.ipynb #4637fe45
 class Model:
     "A verified bundle, loaded in a TFLite interpreter."
-    def __init__(self, folder: str | Path, threads: int = 1, runtime: str | None = None, kernels: str = 'default'):
+    def __init__(self,
+                 folder: str | Path,  # the bundle folder
+                 threads: int = 1,  # interpreter threads
+                 runtime: str | None = None,  # the TFLite runtime module to use (None: the first of `RUNTIMES` found)
+                 kernels: str = 'default',  # 'default' (XNNPACK, tuned per CPU) or 'reference' (portable, identical everywhere)
+                ):
         self.folder = Path(folder)
         self.manifest = verify(self.folder)
         self.labels = json.loads((self.folder / 'labels.json').read_text())
@@ -147,6 +153,7 @@ def install(bundle: str | Path, root: str | Path, check=Model) -> Path:
     _link(root, 'current', rel)
     return rel
 
+# %% ../nbs/6_deploy/66_edge.ipynb #06f86028
 def rollback(root: str | Path) -> Path:
     "Serve the previous bundle again (and keep the one rolled back from as previous)."
     root = Path(root)
@@ -158,8 +165,14 @@ def rollback(root: str | Path) -> Path:
 # %% ../nbs/6_deploy/66_edge.ipynb #2763d3d8
 IMAGES = ('.png', '.jpg', '.jpeg', '.bmp', '.gif', '.webp')
 
-def watch(folder: str | Path, bundle: str | Path, results: str | Path, interval: float = 1.0, once: bool = False,
-          threads: int = 1, log=print) -> int:
+def watch(folder: str | Path,  # the folder images arrive in
+          bundle: str | Path,  # the bundle to serve, usually the `current` link: resolved again every round
+          results: str | Path,  # JSON-lines file the results are appended to; files already in it are skipped
+          interval: float = 1.0,  # seconds between rounds
+          once: bool = False,  # one round, then return
+          threads: int = 1,  # interpreter threads
+          log=print,  # where to report which bundle is served
+         ) -> int:  # images classified (it returns only with `once`)
     "Classify each new image in `folder` with the bundle `bundle` points to (re-resolved every round); append JSON lines to `results`."
     folder, bundle, results = Path(folder), Path(bundle), Path(results)
     done = set()

@@ -15,21 +15,23 @@ __all__ = ['STAGES', 'TOPICS', 'FIELDS', 'SEEDS', 'INTERVALS', 'GRADES', 'BankEr
            'anki', 'widget', 'cli']
 
 # %% ../nbs/9_lab/95_exam.ipynb #4e9f3f96
-STAGES = ('business_understanding', 'data_understanding', 'data_preparation', 'modeling', 'evaluation', 'deployment')
-TOPICS = ('foundations', 'data_ingestion', 'model_training', 'validation', 'deployment', 'optimization',
-          'monitoring', 'continual_learning', 'governance')
-FIELDS = {'id': str, 'source': list, 'topic': str, 'stage': str, 'question': str, 'answer': str,
-          'key_points': list, 'evidence': list, 'gaps': list}
-
 class BankError(ValueError):
     "A bank entry that does not follow the schema; the message names the file and the field."
 
+# %% ../nbs/9_lab/95_exam.ipynb #341e5edd
 def bank_dir() -> Path:
     "The question bank folder: `$MLOPS_LAB_BANK`, else `data/exam` of the project (or beside the package)."
     for c in (os.environ.get('MLOPS_LAB_BANK'), project_root() / 'data' / 'exam', Path(__file__).resolve().parents[1] / 'data' / 'exam'
               if '__file__' in globals() else None):
         if c and Path(c).is_dir(): return Path(c)
     raise FileNotFoundError('question bank not found: set MLOPS_LAB_BANK to the data/exam folder of a checkout')
+
+# %% ../nbs/9_lab/95_exam.ipynb #2713ae80
+STAGES = ('business_understanding', 'data_understanding', 'data_preparation', 'modeling', 'evaluation', 'deployment')
+TOPICS = ('foundations', 'data_ingestion', 'model_training', 'validation', 'deployment', 'optimization',
+          'monitoring', 'continual_learning', 'governance')
+FIELDS = {'id': str, 'source': list, 'topic': str, 'stage': str, 'question': str, 'answer': str,
+          'key_points': list, 'evidence': list, 'gaps': list}
 
 def check_entry(entry, where: str) -> dict:
     "Validate one entry against the schema; `BankError` naming `where` and the field at fault."
@@ -55,6 +57,7 @@ def check_entry(entry, where: str) -> dict:
         raise BankError(f"{where}: no evidence and no gaps: say what the lab does not demonstrate")
     return entry
 
+# %% ../nbs/9_lab/95_exam.ipynb #f3c1903b
 def load_bank(folder: str | Path | None = None) -> list[dict]:
     "All entries of the bank (one YAML file each), checked; sorted by source."
     import yaml
@@ -100,6 +103,7 @@ def seed_questions(folder: str | Path | None = None) -> dict:
         out.update({f'{doc}:{k}': v for k, v in found.items()})
     return out
 
+# %% ../nbs/9_lab/95_exam.ipynb #e3e895bb
 def missing(bank: list[dict], seeds: dict) -> list[str]:
     "Seed questions that no bank entry answers."
     have = {s for e in bank for s in e['source']}
@@ -110,12 +114,14 @@ def anchor(heading: str) -> str:
     "The anchor a Markdown heading gets (lowercase, punctuation dropped, spaces to dashes)."
     return re.sub(r'\s+', '-', re.sub(r'[^\w\s-]', '', heading.lower()).strip())
 
+# %% ../nbs/9_lab/95_exam.ipynb #cd36f3d4
 def headings(nb: str | Path) -> list[str]:
     "The `##`/`###` headings of a notebook's markdown cells."
     cells = json.loads(Path(nb).read_text(encoding='utf-8'))['cells']
     return [m.strip() for c in cells if c['cell_type'] == 'markdown'
             for m in re.findall(r'^#{2,3} (.+)$', ''.join(c['source']), re.M)]
 
+# %% ../nbs/9_lab/95_exam.ipynb #9749fe9e
 def links(bank: list[dict], nbs: str | Path | None = None) -> tuple[list, list]:
     "`(resolved, broken)`: each evidence link as `(id, 'nb.ipynb#anchor', shows)`, and those whose notebook or section is missing."
     nbs = Path(nbs) if nbs else project_root() / 'nbs'
@@ -128,6 +134,7 @@ def links(bank: list[dict], nbs: str | Path | None = None) -> tuple[list, list]:
             (ok if cache[f] and ev['section'] in cache[f] else bad).append((e['id'], target, ev['shows']))
     return ok, bad
 
+# %% ../nbs/9_lab/95_exam.ipynb #713f3636
 def gaps(bank: list[dict]) -> list[tuple[str, str]]:
     "Every point the lab does not demonstrate yet: `(id, gap)`."
     return [(e['id'], g) for e in bank for g in e['gaps']]
@@ -158,6 +165,7 @@ def data_dir() -> Path:
     d = os.environ.get('MLOPS_LAB_HOME') or Path(os.environ.get('XDG_DATA_HOME') or Path.home() / '.local' / 'share') / 'mlops-lab'
     return Path(d)
 
+# %% ../nbs/9_lab/95_exam.ipynb #c0930077
 def progress_db(path: str | Path | None = None) -> sqlite3.Connection:
     "Open (creating if needed) the progress database."
     path = Path(path) if path else data_dir() / 'progress.db'
@@ -168,7 +176,14 @@ def progress_db(path: str | Path | None = None) -> sqlite3.Connection:
       CREATE TABLE IF NOT EXISTS answers (at REAL NOT NULL, id TEXT NOT NULL, mode TEXT NOT NULL, answer TEXT, share REAL, grade TEXT);''')
     return db
 
-def record_answer(db: sqlite3.Connection, entry: dict, answer: str, grade: str, now: float | None = None, mode: str = 'practice') -> dict:
+# %% ../nbs/9_lab/95_exam.ipynb #c89dd0fd
+def record_answer(db: sqlite3.Connection,  # the progress database, from `progress_db`
+                  entry: dict,  # the bank entry answered
+                  answer: str,  # the learner's answer
+                  grade: str,  # the learner's own grade, one of `GRADES`
+                  now: float | None = None,  # when, in epoch seconds (default: now)
+                  mode: str = 'practice',  # how the question was asked, saved with the answer
+                 ) -> dict:  # the question's new `box`, when it is `due`, and the answer's coverage `share`
     "Store a graded answer and reschedule the question, in one committed transaction."
     now = time.time() if now is None else now
     row = db.execute('SELECT box, reviews, lapses FROM cards WHERE id = ?', (entry['id'],)).fetchone() or (1, 0, 0)
@@ -179,7 +194,14 @@ def record_answer(db: sqlite3.Connection, entry: dict, answer: str, grade: str, 
         db.execute('INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?)', (now, entry['id'], mode, answer, share, grade))
     return {'box': box, 'due': due, 'share': share}
 
-def due(db: sqlite3.Connection, bank: list[dict], now: float | None = None, topics=(), stages=(), limit: int | None = None) -> list[dict]:
+# %% ../nbs/9_lab/95_exam.ipynb #2f159d2c
+def due(db: sqlite3.Connection,  # the progress database
+        bank: list[dict],  # the entries to choose from
+        now: float | None = None,  # the time, in epoch seconds (default: now)
+        topics=(),  # only these topics (default: all)
+        stages=(),  # only these CRISP-DM stages (default: all)
+        limit: int | None = None,  # at most this many entries (default: all)
+       ) -> list[dict]:  # due entries, most overdue first, then new ones
     "Entries to practise now: due ones (most overdue first), then new ones; filtered by topics and stages."
     now = time.time() if now is None else now
     cards = {i: (b, d) for i, b, d in db.execute('SELECT id, box, due FROM cards')}
@@ -188,6 +210,7 @@ def due(db: sqlite3.Connection, bank: list[dict], now: float | None = None, topi
     out += [e for e in pool if e['id'] not in cards]
     return out[:limit] if limit else out
 
+# %% ../nbs/9_lab/95_exam.ipynb #697e4e9a
 def stats(db: sqlite3.Connection, bank: list[dict]) -> list[dict]:
     "Progress per topic: questions, seen, in box 4 or 5 (learnt), mean coverage of the answers given."
     cards = {i: b for i, b in db.execute('SELECT id, box FROM cards')}
@@ -208,7 +231,15 @@ def _read(ask) -> str:
     while (line := ask('  ')) != '': lines.append(line)
     return '\n'.join(lines)
 
-def quiz(bank: list[dict], db: sqlite3.Connection, n: int = 10, topics=(), stages=(), ask=input, say=print, now=time.time) -> dict:
+def quiz(bank: list[dict],  # the question bank, from `load_bank`
+         db: sqlite3.Connection,  # the progress database, where each graded answer is saved
+         n: int = 10,  # questions in this session, at most
+         topics=(),  # only these topics (default: all)
+         stages=(),  # only these CRISP-DM stages (default: all)
+         ask=input,  # reads a line, given a prompt
+         say=print,  # shows a message
+         now=time.time,  # the clock, in epoch seconds
+        ) -> dict:  # how many questions were `asked` and `graded`
     "Practise up to `n` due or new questions; returns counts. Ctrl-C (or end of input) stops, keeping what was graded."
     todo, done = due(db, bank, now(), topics, stages, n), 0
     if not todo: say('Nothing due. Come back later, or choose other topics.'); return {'asked': 0, 'graded': 0}
@@ -230,7 +261,11 @@ def quiz(bank: list[dict], db: sqlite3.Connection, n: int = 10, topics=(), stage
     return {'asked': len(todo), 'graded': done}
 
 # %% ../nbs/9_lab/95_exam.ipynb #ead19466
-def paper(bank: list[dict], n: int = 8, seed: int = 0, topics=()) -> list[dict]:
+def paper(bank: list[dict],  # the question bank
+          n: int = 8,  # questions on the paper
+          seed: int = 0,  # the same seed draws the same paper
+          topics=(),  # only these topics (default: all)
+         ) -> list[dict]:  # the entries, the topics taken in turn
     "A mock-exam paper: `n` questions, round-robin over the topics, drawn with `seed`."
     rng = random.Random(seed)
     by = collections.defaultdict(list)
@@ -243,6 +278,7 @@ def paper(bank: list[dict], n: int = 8, seed: int = 0, topics=()) -> list[dict]:
             if by[t] and len(out) < n: out.append(by[t].pop())
     return out
 
+# %% ../nbs/9_lab/95_exam.ipynb #a8ea0a0b
 def mark_paper(answers: list[tuple[dict, str]], seconds: float, limit: float) -> dict:
     "Score a mock exam: coverage per question and overall (percent), and the points to revise."
     rows = [{'id': e['id'], 'topic': e['topic'], **covered(a, e)} for e, a in answers]
@@ -251,8 +287,17 @@ def mark_paper(answers: list[tuple[dict, str]], seconds: float, limit: float) ->
             'per_question': [{'id': r['id'], 'topic': r['topic'], 'share': r['share']} for r in rows],
             'revise': [(r['id'], p) for r in rows for p in r['missed']]}
 
-def mock(bank: list[dict], db: sqlite3.Connection, n: int = 8, minutes: float = 20, seed: int | None = None, topics=(),
-         ask=input, say=print, clock=time.monotonic) -> dict:
+# %% ../nbs/9_lab/95_exam.ipynb #a35d7ff7
+def mock(bank: list[dict],  # the question bank
+         db: sqlite3.Connection,  # the progress database, where each answer is saved as it is given
+         n: int = 8,  # questions on the paper
+         minutes: float = 20,  # the time allowed
+         seed: int | None = None,  # the paper's seed (default: the current time, a new paper)
+         topics=(),  # only these topics (default: all)
+         ask=input,  # reads a line, given a prompt
+         say=print,  # shows a message
+         clock=time.monotonic,  # seconds, for the time limit
+        ) -> dict:  # the report of `mark_paper`
     "Run a timed mock exam; answers are saved as they are given (mode 'mock'); returns the report."
     qs, answers = paper(bank, n, seed if seed is not None else int(time.time()), topics), []
     start = clock()
@@ -289,6 +334,7 @@ def study_sheets(bank: list[dict], folder: str | Path, nbs: str = '../nbs') -> l
         p = folder / f'{t}.md'; p.write_text('\n'.join(md) + '\n', encoding='utf-8'); out.append(p)
     return out
 
+# %% ../nbs/9_lab/95_exam.ipynb #db074bd9
 def _id(name: str) -> int:  # stable ids, so re-importing updates the deck instead of duplicating it
     return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
 

@@ -8,7 +8,7 @@ import importlib, json, os, subprocess, sys, time
 import numpy as np
 
 # %% auto #0
-__all__ = ['timing', 'peak_mb', 'main', 'fresh']
+__all__ = ['timing', 'peak_mb', 'fresh', 'main']
 
 # %% ../nbs/0_core/01_measure.ipynb #a4bd338a
 def timing(fn, inputs, warmup: int = 5) -> dict:
@@ -31,6 +31,18 @@ def peak_mb() -> float:
         return round(next(int(l.split()[1]) for l in f if l.startswith('VmHWM')) / 1024, 1)
 
 # %% ../nbs/0_core/01_measure.ipynb #8eb41499
+def fresh(target: str,  # the function to call, as 'module:function'
+          *args,  # its arguments, sent as text and read back as JSON where they parse
+          env: dict | None = None,  # environment variables set for the new process, on top of this one's
+          timeout: float | None = None,  # seconds to wait for it (None: no limit)
+         ) -> dict:  # what the function returned (if a dict), plus `peak_mb`: the process's peak memory in MiB
+    "Run `target` ('module:function') on `args` in a fresh Python process; its result and `peak_mb`, the process's peak memory."
+    r = subprocess.run([sys.executable, '-m', 'mlops_lab.measure', target, *map(str, args)], capture_output=True, text=True,
+                       env={**os.environ, **(env or {})}, timeout=timeout)
+    if r.returncode: raise RuntimeError(f'{target} in a fresh process failed: {r.stderr.strip()[-800:]}')
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+# %% ../nbs/0_core/01_measure.ipynb #f244e8f0
 def _arg(s: str):
     try: return json.loads(s)
     except ValueError: return s
@@ -42,12 +54,5 @@ def main(argv=None) -> int:
     out = getattr(importlib.import_module(mod), fn)(*map(_arg, args))
     print(json.dumps({**(out if isinstance(out, dict) else {}), 'peak_mb': peak_mb()}))
     return 0
-
-def fresh(target: str, *args, env: dict | None = None, timeout: float | None = None) -> dict:
-    "Run `target` ('module:function') on `args` in a fresh Python process; its result and `peak_mb`, the process's peak memory."
-    r = subprocess.run([sys.executable, '-m', 'mlops_lab.measure', target, *map(str, args)], capture_output=True, text=True,
-                       env={**os.environ, **(env or {})}, timeout=timeout)
-    if r.returncode: raise RuntimeError(f'{target} in a fresh process failed: {r.stderr.strip()[-800:]}')
-    return json.loads(r.stdout.strip().splitlines()[-1])
 
 if __name__ == '__main__' and 'IPython' not in sys.modules: sys.exit(main())  # `python -m mlops_lab.measure`, not a notebook kernel

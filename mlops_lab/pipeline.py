@@ -20,6 +20,7 @@ __all__ = ['RESERVED', 'ParamError', 'load_config', 'stage_params', 'parse_overr
 class ParamError(ValueError):
     "A parameter, a stage name or the pipeline configuration is wrong; nothing has run."
 
+# %% ../nbs/9_lab/90_pipeline.ipynb #934c64de
 def load_config(path: str | Path | None = None) -> dict:
     "Read a pipeline file (default: `stages.pipeline_file()`): its checked stage declarations, profiles and checks."
     import yaml
@@ -77,7 +78,11 @@ def check_param(name: str, value, rule: dict):
         if bad or not items: raise ParamError(f'parameter {name}={value!r}: items must be from {rule["items"]}, comma-separated')
 
 # %% ../nbs/9_lab/90_pipeline.ipynb #a80e465e
-def resolve(cfg: dict, profile: str = 'default', overrides: dict | None = None, sp: dict | None = None) -> dict:
+def resolve(cfg: dict,  # the configuration, from `load_config`
+            profile: str = 'default',  # the profile of `pipeline.yaml` applied over `default`
+            overrides: dict | None = None,  # values given on the command line (`-p`), applied last
+            sp: dict | None = None,  # `stage_params(cfg)`, if already read
+           ) -> dict:  # `{stage: {parameter: value}}`
     "Per stage, its parameter values: notebook defaults < `default` profile < `profile` < `overrides`."
     sp = sp or stage_params(cfg)
     if profile not in cfg['profiles']: raise ParamError(f'unknown profile {profile!r}; profiles: {list(cfg["profiles"])}')
@@ -100,6 +105,7 @@ def requirements(root: str | Path) -> list[str]:
     reqs = ' '.join(cfg['DEFAULT'].get(k, '') for k in ('requirements', 'edge_requirements', 'lab_requirements')).split()
     return sorted({re.match(r'[A-Za-z0-9_.-]+', r).group(0).lower() for r in reqs})
 
+# %% ../nbs/9_lab/90_pipeline.ipynb #4235bb67
 def provenance(root: str | Path) -> dict:
     "Git commit and dirtiness of `root`, Python, platform, and the version of the lab and of each of its requirements."
     def git(*a):
@@ -120,6 +126,7 @@ def notebook_digest(nb: str | Path) -> str:
     cells = json.loads(Path(nb).read_text())['cells']
     return hashlib.sha256('\n\x00'.join(''.join(c['source']) for c in cells if c['cell_type'] == 'code').encode()).hexdigest()
 
+# %% ../nbs/9_lab/90_pipeline.ipynb #a2d98dd4
 def library_digest(packages: dict) -> str:
     "sha256 of the lab's library source (`mlops_lab/**/*.py`) and of the library versions in `packages`."
     h = hashlib.sha256(json.dumps(packages, sort_keys=True).encode())
@@ -127,13 +134,20 @@ def library_digest(packages: dict) -> str:
     for f in sorted(lib.rglob('*.py')): h.update(f.relative_to(lib).as_posix().encode() + f.read_bytes())
     return h.hexdigest()
 
+# %% ../nbs/9_lab/90_pipeline.ipynb #c61c9484
 def digest(artifacts: dict, name: str) -> str | None:
     "sha256 of artifact `name` from a manifest's artifact table: a file's own, or one over a folder's files."
     if name in artifacts: return artifacts[name]['sha256']
     files = sorted((k, a['sha256']) for k, a in artifacts.items() if k.startswith(name + '/'))
     return hashlib.sha256(json.dumps(files).encode()).hexdigest() if files else None
 
-def fingerprint(stage: str, notebook: str, params: dict, inputs: dict, library: str) -> str:
+# %% ../nbs/9_lab/90_pipeline.ipynb #b9a9dc8f
+def fingerprint(stage: str,  # the stage's name
+                notebook: str,  # `notebook_digest` of its notebook
+                params: dict,  # its parameter values
+                inputs: dict,  # `{input: digest}` of the artifacts it needs
+                library: str,  # `library_digest` of the library it runs on
+               ) -> str:  # 16 hex digits
     "What determines a stage's artifacts, hashed: its notebook's code, parameters, input checksums and the library digest."
     return hashlib.sha256(json.dumps([stage, notebook, params, inputs, library], sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -142,6 +156,7 @@ def runs_dir(cfg: dict, runs: str | Path | None = None) -> Path:
     "The runs folder: `runs` if given, else `runs/` beside the pipeline configuration."
     return Path(runs) if runs else cfg['path'].parent / 'runs'
 
+# %% ../nbs/9_lab/90_pipeline.ipynb #046d26e4
 def new_run_id(runs: Path, profile: str) -> str:
     "A fresh, sortable run id: `YYYYmmdd-HHMMSS-<profile>` (with a suffix if taken)."
     base = f"{datetime.now():%Y%m%d-%H%M%S}-{profile}"
@@ -149,6 +164,7 @@ def new_run_id(runs: Path, profile: str) -> str:
     while (runs / rid).exists(): i += 1; rid = f'{base}-{i}'
     return rid
 
+# %% ../nbs/9_lab/90_pipeline.ipynb #a5fc5539
 def scan(run_dir: Path) -> dict:
     "sha256 and size of every artifact file in `run_dir` (not the executed notebooks or the manifest)."
     out = {}
@@ -158,15 +174,15 @@ def scan(run_dir: Path) -> dict:
             out[rel] = {'sha256': sha256(f), 'bytes': f.stat().st_size}
     return out
 
+# %% ../nbs/9_lab/90_pipeline.ipynb #22a1134a
 def manifests(runs: Path) -> list[dict]:
     "The manifests of the runs in `runs`, newest first."
     return [read_json(f) for f in sorted(Path(runs).glob('*/manifest.json'), reverse=True)]
 
+# %% ../nbs/9_lab/90_pipeline.ipynb #332295e1
 def finished(m: dict) -> dict:
     "The stages a manifest finished (run or reused), by name."
     return {s['name']: s for s in m['stages'] if s['status'] in ('ok', 'reused')}
-
-def _now(): return datetime.now(timezone.utc).isoformat(timespec='seconds')
 
 # %% ../nbs/9_lab/90_pipeline.ipynb #186a24a6
 def _changes(prev: dict | None, params: dict, inputs: dict, nb: str, library: str) -> str:
@@ -179,8 +195,16 @@ def _changes(prev: dict | None, params: dict, inputs: dict, nb: str, library: st
     if prev.get('library') != library: why.append('library or its dependencies changed')
     return ', '.join(why) or 'changed'
 
-def plan(cfg: dict, runs: Path, params: dict, targets=(), start: str | None = None, base: str | None = None,
-         force: bool = False, overrides: dict | None = None, packages: dict | None = None) -> dict:
+def plan(cfg: dict,  # the configuration, from `load_config`
+         runs: Path,  # the runs folder, searched for finished stages to reuse
+         params: dict,  # parameter values per stage, from `resolve`
+         targets=(),  # stages to run with what they need (default: all)
+         start: str | None = None,  # `--from`: run this stage and what depends on it
+         base: str | None = None,  # run id to take unselected stages from (default: the newest that finished them)
+         force: bool = False,  # run the selected stages even where a finished run could be reused
+         overrides: dict | None = None,  # the parameters given explicitly: refused if only unselected stages take them
+         packages: dict | None = None,  # library versions for `library_digest` (default: from `provenance`)
+        ) -> dict:  # `{'steps': {stage: step}, 'base': run id or None}`
     "What each wanted stage will do (`run` or `reuse`, from which run, why), before anything runs; `ParamError` on bad input."
     stages = cfg['stages']
     for t in [*targets, *([start] if start else [])]:
@@ -233,7 +257,14 @@ def plan(cfg: dict, runs: Path, params: dict, targets=(), start: str | None = No
 class StageError(RuntimeError):
     "A stage failed; the message names the stage, the failing cell and the executed notebook."
 
-def execute(nb: Path, out: Path, params: dict, cwd: Path, env: dict, progress: bool = False) -> dict | None:
+# %% ../nbs/9_lab/90_pipeline.ipynb #ae8d7b92
+def execute(nb: Path,  # the stage's notebook
+            out: Path,  # where the executed copy goes
+            params: dict,  # values injected below its `parameters` cell
+            cwd: Path,  # the working folder of the kernel
+            env: dict,  # environment variables set while it runs, restored after
+            progress: bool = False,  # show papermill's progress bar
+           ) -> dict | None:  # None, or `{'cell', 'ename', 'evalue'}` of the failure
     "Run notebook `nb` with `params` into `out` (papermill) with `env` set; return None, or what failed."
     import papermill as pm
     old = {k: os.environ.get(k) for k in env}
@@ -255,7 +286,11 @@ def execute(nb: Path, out: Path, params: dict, cwd: Path, env: dict, progress: b
     return None
 
 # %% ../nbs/9_lab/90_pipeline.ipynb #5f5e71d9
-def audit(stage, before: dict, after: dict, run_dir: Path) -> str | None:
+def audit(stage,  # the stage's declaration (`stages.Stage`)
+          before: dict,  # `scan(run_dir)` before the stage ran
+          after: dict,  # `scan(run_dir)` after it ran
+          run_dir: Path,  # the run folder
+         ) -> str | None:  # what is wrong, or None
     "What is wrong with what `stage` wrote (`before`/`after`: `scan`s of `run_dir`): a promised artifact missing, or an undeclared one."
     missing = [a for a in stage.makes if not (run_dir / a).exists()]
     if missing: return f'stage finished without writing {missing}'
@@ -263,7 +298,7 @@ def audit(stage, before: dict, after: dict, run_dir: Path) -> str | None:
     if extra: return f'stage wrote {extra}, which its declaration does not list under `makes`'
     return None
 
-# %% ../nbs/9_lab/90_pipeline.ipynb #80f0d6e7
+# %% ../nbs/9_lab/90_pipeline.ipynb #8a012e75
 def _copy(src: Path, rd: Path, m: dict, source: dict, name: str):
     "Copy stage `name`'s artifacts from run folder `src` (manifest `source`) into run `rd` (manifest `m`)."
     for rel, a in source['artifacts'].items():
@@ -289,10 +324,21 @@ def _start(cfg, runs, profile, overrides, targets, start, base, force, sp, packa
     return {'profile': profile, 'overrides': overrides or {}, 'targets': list(targets), 'from': start, 'base_run': pl['base'],
             'graph': graph, 'stages': stages, 'artifacts': {}}, pl
 
-# %% ../nbs/9_lab/90_pipeline.ipynb #8a012e75
-def run(config: str | Path | None = None, profile: str | None = None, overrides: dict | None = None, targets=(),
-        start: str | None = None, base: str | None = None, resume: str | None = None, force: bool = False,
-        runs: str | Path | None = None, log=print, progress: bool = False, dry: bool = False) -> dict:
+def _now(): return datetime.now(timezone.utc).isoformat(timespec='seconds')
+
+def run(config: str | Path | None = None,  # the pipeline file (default: `stages.pipeline_file()`)
+        profile: str | None = None,  # parameter profile of `pipeline.yaml` (default: `default`)
+        overrides: dict | None = None,  # parameter values that win over the profiles (`-p key=value`)
+        targets=(),  # stages to run with what they need (default: all)
+        start: str | None = None,  # `--from`: run this stage and what depends on it
+        base: str | None = None,  # run id to take unselected stages from (default: the newest that finished them)
+        resume: str | None = None,  # run id of a failed run to continue from its failed stage
+        force: bool = False,  # run the selected stages even where a finished run could be reused
+        runs: str | Path | None = None,  # the runs folder (default: `runs/` beside the pipeline file)
+        log=print,  # called with each progress line
+        progress: bool = False,  # show papermill's progress bar for each stage
+        dry: bool = False,  # only plan: return the manifest with its `plan`, create nothing
+       ) -> dict:  # the manifest, with `run_dir` (or `plan` when `dry`)
     "Plan and run the pipeline (all stages, `targets` and what they need, or `--from` `start`); return the manifest."
     cfg = load_config(config)
     runs = runs_dir(cfg, runs)

@@ -41,20 +41,6 @@ PHASES = {'0_core': 'Foundations', '1_business': '1. Business understanding', '2
           '3_prepare': '3. Data preparation', '4_modeling': '4. Modeling', '5_evaluate': '5. Evaluation', '6_deploy': '6. Deployment',
           '9_lab': 'Running the lab'}  # notebook folder -> CRISP-DM phase
 
-# %% ../nbs/0_core/02_stages.ipynb #4b47bf8e
-KEYS = ('notebook', 'does', 'needs', 'makes')
-
-def _stage(name: str, d, nbs: Path, where: str) -> Stage:
-    if not isinstance(d, dict): raise DeclarationError(f'{where}: stage {name!r}: expected a mapping with {", ".join(KEYS)}; got {d!r}')
-    if unknown := sorted(set(d) - set(KEYS)): raise DeclarationError(f'{where}: stage {name!r}: unknown key(s) {unknown}; a stage has {", ".join(KEYS)}')
-    if not d.get('notebook'): raise DeclarationError(f'{where}: stage {name!r} names no notebook')
-    if not isinstance(d.get('makes'), dict) or not d['makes']: raise DeclarationError(f'{where}: stage {name!r} makes nothing: list its artifacts under `makes`')
-    needs = d.get('needs') or []
-    if not isinstance(needs, list): raise DeclarationError(f'{where}: stage {name!r}: `needs` must be a list of artifacts')
-    nb = nbs / d['notebook']
-    if not nb.is_file(): raise DeclarationError(f'{where}: stage {name!r}: notebook {nb} does not exist')
-    return Stage(name, d['notebook'], d.get('does', ''), tuple(needs), dict(d['makes']), exported_module(nb))
-
 # %% ../nbs/0_core/02_stages.ipynb #a2c64346
 def producers(stages: dict) -> dict:
     "Artifact name -> the stage that makes it; raises if two stages make one artifact."
@@ -84,6 +70,19 @@ def _cycle(deps: dict, done: set) -> list[str]:
     return path[path.index(path[-1]):]
 
 # %% ../nbs/0_core/02_stages.ipynb #d9580719
+KEYS = ('notebook', 'does', 'needs', 'makes')
+
+def _stage(name: str, d, nbs: Path, where: str) -> Stage:
+    if not isinstance(d, dict): raise DeclarationError(f'{where}: stage {name!r}: expected a mapping with {", ".join(KEYS)}; got {d!r}')
+    if unknown := sorted(set(d) - set(KEYS)): raise DeclarationError(f'{where}: stage {name!r}: unknown key(s) {unknown}; a stage has {", ".join(KEYS)}')
+    if not d.get('notebook'): raise DeclarationError(f'{where}: stage {name!r} names no notebook')
+    if not isinstance(d.get('makes'), dict) or not d['makes']: raise DeclarationError(f'{where}: stage {name!r} makes nothing: list its artifacts under `makes`')
+    needs = d.get('needs') or []
+    if not isinstance(needs, list): raise DeclarationError(f'{where}: stage {name!r}: `needs` must be a list of artifacts')
+    nb = nbs / d['notebook']
+    if not nb.is_file(): raise DeclarationError(f'{where}: stage {name!r}: notebook {nb} does not exist')
+    return Stage(name, d['notebook'], d.get('does', ''), tuple(needs), dict(d['makes']), exported_module(nb))
+
 def declare(spec: dict, nbs: str | Path, where: str = 'pipeline.yaml') -> dict[str, Stage]:
     "The stages of a `stages:` mapping, checked: notebooks present, every need made by one stage, no cycle."
     if not isinstance(spec, dict) or not spec: raise DeclarationError(f'{where}: `stages` must map stage names to their declarations')
@@ -104,6 +103,7 @@ def pipeline_file(path: str | Path | None = None) -> Path:
     "The pipeline file: `path`, else `$MLOPS_LAB_PIPELINE`, else the project root's `pipeline.yaml`."
     return Path(path or os.environ.get('MLOPS_LAB_PIPELINE') or project_root() / 'pipeline.yaml')
 
+# %% ../nbs/0_core/02_stages.ipynb #4bad32a7
 _loaded: dict = {}
 
 def load_stages(path: str | Path | None = None) -> dict[str, Stage]:
@@ -140,6 +140,7 @@ def upstream(stages: dict, names) -> list[str]:
     made = producers(stages)
     return _reach(stages, names, lambda n: {made[a] for a in stages[n].needs})
 
+# %% ../nbs/0_core/02_stages.ipynb #9f40fa2f
 def downstream(stages: dict, names) -> list[str]:
     "`names` and every stage that needs them, transitively, in run order."
     return _reach(stages, names, lambda n: {m for m, s in stages.items() if set(s.needs) & set(stages[n].makes)})
@@ -166,6 +167,7 @@ def draw(stages: dict | None = None, ax=None):
 class UndeclaredNeed(LookupError):
     "A stage asked for an artifact that its declaration does not list among its needs."
 
+# %% ../nbs/0_core/02_stages.ipynb #f32d7dfd
 def need(run_dir: str | Path, name: str) -> Path:
     "Path of artifact `name` in `run_dir`; if missing, run its producing stage with defaults (under the pipeline: an error)."
     stages = load_stages()

@@ -66,6 +66,18 @@ def test_coverage_scoring():
     assert exam.covered('', e) == {'covered': [], 'missed': [p['point'] for p in e['key_points']], 'share': 0.0}
 
 
+
+def test_echoing_the_question_covers_no_key_point():
+    # a key point is earned by what an answer adds, never by repeating the question's own words
+    echoed = {e['id']: exam.covered(e['question'], e)['covered'] for e in BANK}
+    assert {i: c for i, c in echoed.items() if c} == {}
+
+
+def test_keywords_do_not_match_inside_common_words():
+    # a keyword matches at the start of a word: short stems like `time`, `log`, `id` or `data` would fire on these
+    text = 'We repeated it k times on the dataset to identify a logistic trend in the data.'
+    assert {e['id']: c for e in BANK if (c := exam.covered(text, e)['covered'])} == {}
+
 def test_leitner_schedule_over_sessions(tmp_path):
     db, e, t = exam.progress_db(tmp_path / 'p.db'), BANK[0], 1_900_000_000
     boxes = [exam.record_answer(db, e, 'x', g, t + i * 86400 * 30)['box'] for i, g in enumerate(['good', 'good', 'easy', 'again', 'hard'])]

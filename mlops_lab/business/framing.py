@@ -37,8 +37,11 @@ def no_model_cost(prevalence: float, C: np.ndarray) -> float:
     return float(min(nobody, everybody))
 
 # %% ../../nbs/1_business/10_framing.ipynb #e0f70f0a
-def frame(offer_cost: float = 20.0, churn_loss: float = 200.0, min_roc_auc: float = 0.75,
-          min_savings: float = 0.10) -> dict:
+def frame(offer_cost: float = 20.0,  # cost of one retention offer (paid on every contacted customer)
+          churn_loss: float = 200.0,  # value lost when a customer churns unnoticed
+          min_roc_auc: float = 0.75,  # success criterion: test ROC-AUC at least this
+          min_savings: float = 0.10,  # success criterion: share of the no-model cost saved
+         ) -> dict:  # the problem record: task, target, costs, threshold and criteria
     "The churn problem as a record: task, target, costs, decision threshold and success criteria."
     if not 0.5 <= min_roc_auc <= 1: raise ValueError(f'min_roc_auc must be in [0.5, 1], got {min_roc_auc}')
     if not 0 <= min_savings < 1: raise ValueError(f'min_savings must be in [0, 1), got {min_savings}')
@@ -52,8 +55,12 @@ def frame(offer_cost: float = 20.0, churn_loss: float = 200.0, min_roc_auc: floa
     }
 
 # %% ../../nbs/1_business/10_framing.ipynb #370b7dbe
-def stage(run_dir, offer_cost: float = 20.0, churn_loss: float = 200.0, min_roc_auc: float = 0.75,
-          min_savings: float = 0.10) -> dict:
+def stage(run_dir,  # run folder to write `business.json` into
+          offer_cost: float = 20.0,  # cost of one retention offer (paid on every contacted customer)
+          churn_loss: float = 200.0,  # value lost when a customer churns unnoticed
+          min_roc_auc: float = 0.75,  # success criterion: test ROC-AUC at least this
+          min_savings: float = 0.10,  # success criterion: share of the no-model cost saved
+         ) -> dict:  # the record written, as `frame` returns it
     "Pipeline stage: write `business.json` to `run_dir`."
     rec = frame(offer_cost, churn_loss, min_roc_auc, min_savings)
     write_json(Path(run_dir) / 'business.json', rec)

@@ -75,6 +75,7 @@ def churn_logit(df: pd.DataFrame) -> np.ndarray:
 # %% ../../nbs/2_data/21_churn.ipynb #b0f7bb95
 def sigmoid(x): return 1 / (1 + np.exp(-x))
 
+# %% ../../nbs/2_data/21_churn.ipynb #8bfbf38b
 @lru_cache(maxsize=None)
 def intercept(churn_rate: float = 0.2) -> float:
     "Intercept giving mean churn probability `churn_rate` on the reference population (bisection)."
@@ -102,7 +103,11 @@ _SPELLINGS = {'Month-to-month': [' month-to-month ', 'MONTH TO MONTH', 'month_to
               'One year': ['one-year', 'ONE YEAR', '1 year'], 'Two year': ['two_year', 'TWO YEAR', '2 year'],
               'Fiber optic': ['fibre optic', 'FIBER', 'Fiber'], 'DSL': ['dsl', ' DSL'], 'No': ['no', 'none']}
 
-def export(df: pd.DataFrame, rng: np.random.Generator, missing: float = 0.03, dirty: float = 0.01):
+def export(df: pd.DataFrame,  # customers with canonical codes (as `make_customers` makes them) and their `churn` (0/1)
+           rng: np.random.Generator,  # draws the blank cells and the injected problems
+           missing: float = 0.03,  # share of blank cells in optional columns
+           dirty: float = 0.01,  # share of rows with an injected data problem
+          ):  # `(raw, dirt)`: the export as strings (duplicates appended), the problem injected per customer ('' if none)
     "Render customers as a source export of strings; return `(raw, dirt)` with the kind injected per row."
     raw = pd.DataFrame({
         'customer_id': df.customer_id,
@@ -136,8 +141,13 @@ def export(df: pd.DataFrame, rng: np.random.Generator, missing: float = 0.03, di
     return pd.concat([raw, dups], ignore_index=True), dirt
 
 # %% ../../nbs/2_data/21_churn.ipynb #9a1f0695
-def make_churn(n_customers: int = 5000, seed: int = 42, churn_rate: float = 0.2, drift: float = 0.0,
-               missing: float = 0.03, dirty: float = 0.01):
+def make_churn(n_customers: int = 5000,  # customers to generate
+               seed: int = 42,  # seed of every random draw
+               churn_rate: float = 0.2,  # base churn rate without drift (class imbalance)
+               drift: float = 0.0,  # covariate drift of the customer mix, 0 (none) to 1
+               missing: float = 0.03,  # share of blank cells in optional columns
+               dirty: float = 0.01,  # share of rows with an injected data problem
+              ):  # `(raw, truth)`: the export, and per customer `p_churn`, `churn` and the injected `dirt`
     "Generate `(raw, truth)`: the source export (strings) and each customer's true churn probability."
     for name, v in (('missing', missing), ('dirty', dirty)):
         if not 0 <= v <= 0.5: raise ValueError(f'{name} must be in [0, 0.5], got {v}')
@@ -159,6 +169,7 @@ def source_tables(raw: pd.DataFrame) -> dict:
                for c, v in zip(once.customer_id, once.support_calls)]
     return {'raw.csv': raw[SOURCES['raw.csv']], 'billing.db': billing, 'support.json': support}
 
+# %% ../../nbs/2_data/21_churn.ipynb #8412037e
 def write_sources(raw: pd.DataFrame, folder) -> list[Path]:
     "Write the three sources of `raw` into `folder` (atomically); returns their paths."
     import json, sqlite3
@@ -173,8 +184,14 @@ def write_sources(raw: pd.DataFrame, folder) -> list[Path]:
     return [folder / n for n in SOURCES]
 
 # %% ../../nbs/2_data/21_churn.ipynb #69b8a1c8
-def stage(run_dir, n_customers: int = 5000, seed: int = 42, churn_rate: float = 0.2, drift: float = 0.0,
-          missing: float = 0.03, dirty: float = 0.01) -> dict:
+def stage(run_dir,  # run folder to write the three sources and `truth.csv` into
+          n_customers: int = 5000,  # customers to generate
+          seed: int = 42,  # seed of every random draw
+          churn_rate: float = 0.2,  # base churn rate without drift (class imbalance)
+          drift: float = 0.0,  # covariate drift of the customer mix, 0 (none) to 1
+          missing: float = 0.03,  # share of blank cells in optional columns
+          dirty: float = 0.01,  # share of rows with an injected data problem
+         ) -> dict:  # rows, customers, churn rate and dirty rows of what was written
     "Pipeline stage: write `raw.csv`, `billing.db`, `support.json` and `truth.csv` to `run_dir`."
     raw, truth = make_churn(n_customers, seed, churn_rate, drift, missing, dirty)
     run_dir = Path(run_dir)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['IDX_TYPES', 'FASHION_LABELS', 'FASHION_DIRS', 'FASHION_FILES', 'read_idx', 'fashion_dir', 'fashion_mnist', 'digits',
+__all__ = ['IDX_TYPES', 'FASHION_DIRS', 'FASHION_FILES', 'FASHION_LABELS', 'read_idx', 'fashion_dir', 'fashion_mnist', 'digits',
            'dataset', 'split_images']
 
 # %% ../../nbs/2_data/22_images.ipynb #d2be7a23
@@ -33,7 +33,6 @@ def read_idx(path: str | Path) -> np.ndarray:
     return np.frombuffer(body, dtype=dtype).reshape(shape).astype(dtype.newbyteorder('='))
 
 # %% ../../nbs/2_data/22_images.ipynb #ff3180c2
-FASHION_LABELS = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot']
 FASHION_DIRS = ('/usr/share/datasets/fashion-mnist',)  # Debian's dataset-fashion-mnist
 FASHION_FILES = {'x_train': 'train-images-idx3-ubyte', 'y_train': 'train-labels-idx1-ubyte',
                  'x_test': 't10k-images-idx3-ubyte', 'y_test': 't10k-labels-idx1-ubyte'}
@@ -48,6 +47,9 @@ def fashion_dir(folder: str | Path | None = None) -> Path | None:
         if not has(folder): raise FileNotFoundError(f'{folder}: does not hold the Fashion-MNIST IDX files {list(FASHION_FILES.values())}')
         return Path(folder)
     return next((Path(c) for c in [os.environ.get('MLOPS_LAB_FASHION_MNIST'), *FASHION_DIRS] if c and has(c)), None)
+
+# %% ../../nbs/2_data/22_images.ipynb #f45c85c5
+FASHION_LABELS = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot']
 
 def fashion_mnist(folder: str | Path | None = None, keras_ok: bool = False) -> dict:
     "Fashion-MNIST as `{'x': (70000, 28, 28, 1) uint8, 'y', 'labels', 'name', 'source'}` from local IDX files (or Keras, if `keras_ok`)."
@@ -79,6 +81,7 @@ def digits() -> dict:
     return {'x': d.images.astype(np.uint8)[..., None], 'y': d.target.astype(np.int64), 'labels': [str(i) for i in range(10)],
             'name': 'digits', 'source': 'sklearn.datasets.load_digits (installed with scikit-learn)', 'max': 16}
 
+# %% ../../nbs/2_data/22_images.ipynb #4c8b8657
 def dataset(name: str = 'auto', folder: str | Path | None = None) -> dict:
     "`'digits'`, `'fashion'`, or `'auto'`: Fashion-MNIST if its files are here, else digits. The result says which."
     if name == 'digits': return digits()
@@ -87,7 +90,12 @@ def dataset(name: str = 'auto', folder: str | Path | None = None) -> dict:
     return fashion_mnist(folder) if fashion_dir(folder) else digits()
 
 # %% ../../nbs/2_data/22_images.ipynb #cdb758c1
-def split_images(data: dict, test: float = 0.2, val: float = 0.1, limit: int | None = None, seed: int = 0) -> dict:
+def split_images(data: dict,  # a data set as `dataset` returns it (`x`, `y`, ...)
+                 test: float = 0.2,  # share of the images held out for testing
+                 val: float = 0.1,  # share of the images for validation (of all of them, not of what is left)
+                 limit: int | None = None,  # take a stratified subsample of this many images first (None: all)
+                 seed: int = 0,  # `random_state` of every split
+                ) -> dict:  # `{'train': (x, y), 'val': (x, y), 'test': (x, y)}`
     "Stratified `{'train': (x, y), 'val': (x, y), 'test': (x, y)}` of `data` (after an optional stratified `limit`)."
     from sklearn.model_selection import train_test_split
     x, y = data['x'], data['y']

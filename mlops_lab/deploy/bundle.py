@@ -29,7 +29,11 @@ def quiet():
             for f in saved: os.close(f)
 
 # %% ../../nbs/6_deploy/61_bundle.ipynb #949378aa
-def grid_softmax(x: np.ndarray, y: np.ndarray, step: float = 1 / 64, max_value: float = 16):
+def grid_softmax(x: np.ndarray,  # images (n, height, width, channels) of whole numbers 0..`max_value`
+                 y: np.ndarray,  # their class labels
+                 step: float = 1 / 64,  # the grid the weights and biases are rounded to
+                 max_value: float = 16,  # the largest pixel value; the model's Rescaling layer divides by it
+                ):
     "A Keras softmax regression on images `x` (0..`max_value`, whole numbers): fitted by Newton's method to machine precision, weights rounded to multiples of `step`, so its float sums are exact on every CPU."
     import keras
     from sklearn.linear_model import LogisticRegression
@@ -45,7 +49,12 @@ def spec(shape: tuple, max_value: float) -> dict:
     return {'shape': list(shape), 'color': 'L' if shape[-1] == 1 else 'RGB', 'pixel_scale': max_value / 255, 'scale': 1.0, 'mean': 0.0, 'std': 1.0}
 
 # %% ../../nbs/6_deploy/61_bundle.ipynb #a049b569
-def write_bundle(folder: str | Path, model: bytes, labels: list, preprocess: dict, metadata: dict) -> Path:
+def write_bundle(folder: str | Path,  # the bundle folder (created if missing; its files are overwritten)
+                 model: bytes,  # the TFLite model
+                 labels: list,  # class names, in the model's output order
+                 preprocess: dict,  # the preprocessing spec (`spec`)
+                 metadata: dict,  # anything worth knowing about the model: name, metrics, what it was made from
+                ) -> Path:  # `folder`
     "Write a bundle folder: the model, labels, preprocessing spec, metadata, and a manifest of their sha256."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     (folder / 'model.tflite').write_bytes(model)
@@ -56,7 +65,12 @@ def write_bundle(folder: str | Path, model: bytes, labels: list, preprocess: dic
     return folder
 
 # %% ../../nbs/6_deploy/61_bundle.ipynb #442c299c
-def ship(run_dir: str | Path, model: bytes, labels: list, preprocess: dict, metadata: dict) -> Path:
+def ship(run_dir: str | Path,  # run folder for artifacts: the bundle goes to `run_dir/bundle`
+         model: bytes,  # the TFLite model
+         labels: list,  # class names, in the model's output order
+         preprocess: dict,  # the preprocessing spec (`spec`)
+         metadata: dict,  # what to record about the model; the run id and creation time are added
+        ) -> Path:  # `run_dir/bundle`
     "Write `run_dir/bundle` with `metadata` (plus run id and time), verified by loading it before it takes the name; returns its path."
     run_dir = Path(run_dir)
     meta = {**metadata, 'run_id': run_dir.name, 'created': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}
@@ -72,7 +86,12 @@ def serve_once(folder: str | Path) -> dict:
     m.scores(np.zeros((1, *m.shape), 'float32'))
     return {}
 
-def measure(bundle: str | Path, x: np.ndarray, y: np.ndarray, n: int = 200) -> dict:
+# %% ../../nbs/6_deploy/61_bundle.ipynb #f1eed8b7
+def measure(bundle: str | Path,  # the bundle folder
+            x: np.ndarray,  # test inputs, raw pixels as the bundle's `preprocess.json` expects them
+            y: np.ndarray,  # their class labels
+            n: int = 200,  # single-image inferences timed
+           ) -> dict:  # size_mb, accuracy, p50_ms, p99_ms, throughput_per_s, peak_mb
     "Size, accuracy, 1-thread latency p50/p99 and throughput, and peak memory (fresh process) of a bundle's model on `x`, `y`."
     with quiet(): m = Model(bundle, threads=1)
     b = bench(m, n=n)

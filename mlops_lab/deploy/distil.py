@@ -17,7 +17,11 @@ from ..stages import need
 __all__ = ['student', 'distill_loss', 'train_student', 'distil', 'stage']
 
 # %% ../../nbs/6_deploy/63_distil.ipynb #123e0250
-def student(shape: tuple, n_classes: int, max_value: float, seed: int = 0):
+def student(shape: tuple,  # input shape (height, width, channels)
+            n_classes: int,  # number of classes (logits out)
+            max_value: float,  # the largest raw pixel value; the first layer rescales to 0..1
+            seed: int = 0,  # seed of the initial weights
+           ):
     "A compact CNN (two conv blocks, ~60k parameters) that takes raw pixels 0..`max_value`."
     import keras
     L = keras.layers
@@ -40,8 +44,14 @@ def distill_loss(temperature: float = 4.0, alpha: float = 0.5):
     return loss
 
 # %% ../../nbs/6_deploy/63_distil.ipynb #8374bfa8
-def train_student(model, x: np.ndarray, y: np.ndarray, epochs: int, teacher_logits: np.ndarray | None = None,
-                  temperature: float = 4.0, seed: int = 0):
+def train_student(model,  # an uncompiled Keras model that outputs logits (`student`)
+                  x: np.ndarray,  # training inputs
+                  y: np.ndarray,  # their class labels
+                  epochs: int,  # epochs of training
+                  teacher_logits: np.ndarray | None = None,  # the teacher's logits on `x` (None: hard labels only)
+                  temperature: float = 4.0,  # distillation temperature: softens both outputs
+                  seed: int = 0,  # seed of the shuffling and dropout
+                 ):
     "Train `model` on hard labels, or distil from `teacher_logits` when given; returns the model."
     import keras
     keras.utils.set_random_seed(seed)
@@ -52,8 +62,16 @@ def train_student(model, x: np.ndarray, y: np.ndarray, epochs: int, teacher_logi
     return model
 
 # %% ../../nbs/6_deploy/63_distil.ipynb #f3a0ac88
-def distil(teacher, x: np.ndarray, y: np.ndarray, xt: np.ndarray, yt: np.ndarray, max_value: float, epochs: int = 12,
-           temperature: float = 4.0, seed: int = 0) -> tuple[dict, object]:
+def distil(teacher,  # the trained Keras teacher, which outputs logits
+           x: np.ndarray,  # training inputs, raw pixels
+           y: np.ndarray,  # their class labels
+           xt: np.ndarray,  # test inputs
+           yt: np.ndarray,  # their class labels
+           max_value: float,  # the largest raw pixel value
+           epochs: int = 12,  # epochs of each student
+           temperature: float = 4.0,  # distillation temperature: softens the teacher's outputs
+           seed: int = 0,  # seed of the students' initial weights and training
+          ) -> tuple[dict, object]:  # parameters and test accuracy of each model, and the distilled student
     "Teacher vs the student trained on hard labels vs the student distilled from the teacher: `(figures, distilled student)`."
     n = teacher.output.shape[-1]
     logits = teacher.predict(x, batch_size=128, verbose=0)
@@ -64,7 +82,11 @@ def distil(teacher, x: np.ndarray, y: np.ndarray, xt: np.ndarray, yt: np.ndarray
             'student, distilled': {'parameters': soft.count_params(), 'accuracy': accuracy(soft, xt, yt)}}, soft
 
 # %% ../../nbs/6_deploy/63_distil.ipynb #977af211
-def stage(run_dir, student_epochs: int = 12, temperature: float = 4.0, seed: int = 42) -> dict:
+def stage(run_dir,  # run folder for artifacts
+          student_epochs: int = 12,  # epochs of the distilled student (and of its hard-label twin)
+          temperature: float = 4.0,  # distillation temperature: softens the teacher's outputs
+          seed: int = 42,  # seed of every random draw
+         ) -> dict:  # what `distil.json` holds: the table, the int8 student's figures, epochs, temperature
     "Pipeline stage: the hard-label and the distilled student against the teacher `transfer.keras`, and the student in int8; writes `distil.json`."
     import keras, tensorflow as tf
     tf.config.experimental.enable_op_determinism()

@@ -22,7 +22,12 @@ def lora_dense():
 
     class LoRADense(keras.layers.Layer):
         "A frozen `Dense` kernel and bias plus a trainable rank-`rank` update `(alpha / rank) * x A B` (B starts at zero)."
-        def __init__(self, base, rank: int = 4, alpha: float | None = None, activation=None, **kw):
+        def __init__(self,
+                     base,  # a built Keras `Dense` layer: its kernel and bias are copied and frozen
+                     rank: int = 4,  # rank r of the trainable update A B
+                     alpha: float | None = None,  # the update is scaled by alpha / rank (None: rank, a scale of 1)
+                     activation=None,  # activation of the output, a Keras activation name or function
+                     **kw):  # passed on to `keras.layers.Layer`
             super().__init__(**kw)
             self.w, self.b = (np.asarray(a, 'float32') for a in base.get_weights())
             self.rank, self.scale, self.activation = rank, (alpha or rank) / rank, keras.activations.get(activation)
@@ -67,7 +72,16 @@ def adapted_top(model, rank: int | None = None):
     return keras.Model(inp, h(L.GlobalAveragePooling2D()(x)))
 
 # %% ../../nbs/6_deploy/64_lora.ipynb #91bb357e
-def adapt(model, x: np.ndarray, y: np.ndarray, xt: np.ndarray, yt: np.ndarray, shift, ranks=(1, 4, 16), epochs: int = 10, seed: int = 0) -> dict:
+def adapt(model,  # a `45_transfer` classifier (logits)
+          x: np.ndarray,  # training inputs, raw pixels
+          y: np.ndarray,  # their class labels
+          xt: np.ndarray,  # test inputs
+          yt: np.ndarray,  # their class labels
+          shift,  # the new domain: a function of a batch of raw images
+          ranks=(1, 4, 16),  # ranks of the LoRA adapters compared with full fine-tuning
+          epochs: int = 10,  # training epochs of each adapted top
+          seed: int = 0,  # seed of every random draw
+         ) -> dict:  # trainable parameters and test accuracy of each variant
     "Accuracy on `shift`ed test images before adaptation, after full fine-tuning of the top, and after LoRA of each rank."
     import keras
     fa, ft = top_features(model, shift(x)), top_features(model, shift(xt))
@@ -82,7 +96,10 @@ def adapt(model, x: np.ndarray, y: np.ndarray, xt: np.ndarray, yt: np.ndarray, s
     return out
 
 # %% ../../nbs/6_deploy/64_lora.ipynb #b52cdb41
-def stage(run_dir, lora_ranks: str = '1,4,16', seed: int = 42) -> dict:
+def stage(run_dir,  # run folder for artifacts
+          lora_ranks: str = '1,4,16',  # ranks of the LoRA adapters compared with full fine-tuning
+          seed: int = 42,  # seed of every random draw
+         ) -> dict:  # what `lora.json` holds: the table, the shift, the ranks
     "Pipeline stage: adapt `transfer.keras` to inverted images, fully and with LoRA of each rank; writes `lora.json`."
     import keras, tensorflow as tf
     tf.config.experimental.enable_op_determinism()

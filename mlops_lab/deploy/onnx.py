@@ -31,30 +31,42 @@ def to_onnx(pipe, numeric: list = NUMERIC, categorical: list = CATEGORICAL) -> b
     onx.opset_import.extend(imports)
     return onx.SerializeToString()
 
+# %% ../../nbs/6_deploy/60_onnx.ipynb #ec3afbcb
 def feeds(df: pd.DataFrame, numeric: list = NUMERIC, categorical: list = CATEGORICAL) -> dict:
     "ONNX Runtime inputs for the rows of `df`: float32 and string columns of shape (n, 1)."
     X = inputs(df)
     return {**{c: X[[c]].to_numpy(np.float32) for c in numeric}, **{c: X[[c]].to_numpy().astype(object) for c in categorical}}
 
+# %% ../../nbs/6_deploy/60_onnx.ipynb #ebd1f428
 def session(model_bytes: bytes):
     "An ONNX Runtime session on the CPU, one thread (as on a small serving box)."
     import onnxruntime as ort
     so = ort.SessionOptions(); so.intra_op_num_threads = 1; so.inter_op_num_threads = 1
     return ort.InferenceSession(model_bytes, so, providers=['CPUExecutionProvider'])
 
+# %% ../../nbs/6_deploy/60_onnx.ipynb #9de09e99
 def onnx_proba(sess, df: pd.DataFrame) -> np.ndarray:
     "Churn probabilities from an ONNX Runtime session."
     return sess.run(None, feeds(df))[1][:, 1]
 
 # %% ../../nbs/6_deploy/60_onnx.ipynb #03d9829e
-def agreement(pipe, sess, df: pd.DataFrame, threshold: float) -> dict:
+def agreement(pipe,  # the fitted scikit-learn pipeline
+              sess,  # an ONNX Runtime session on its ONNX export (`session`)
+              df: pd.DataFrame,  # rows to compare on, e.g. the test split
+              threshold: float,  # decision threshold on p(churn)
+             ) -> dict:  # `max_abs_diff`, `rows` and `same_decisions` (share of equal decisions)
     "Largest probability difference and share of equal decisions between scikit-learn and ONNX Runtime."
     p_sk, p_ox = pipe.predict_proba(inputs(df))[:, 1], onnx_proba(sess, df)
     return {'max_abs_diff': float(np.abs(p_sk - p_ox).max()), 'rows': len(df),
             'same_decisions': float(((p_sk >= threshold) == (p_ox >= threshold)).mean())}
 
 # %% ../../nbs/6_deploy/60_onnx.ipynb #342c8328
-def latency(pipe, sess, df: pd.DataFrame, n_single: int = 200, batch: int = 10_000) -> pd.DataFrame:
+def latency(pipe,  # the fitted scikit-learn pipeline
+            sess,  # an ONNX Runtime session on its ONNX export (`session`)
+            df: pd.DataFrame,  # rows to time: single rows cycle through it, the batch is sampled from it
+            n_single: int = 200,  # number of single-row calls timed per runtime
+            batch: int = 10_000,  # rows in the batch whose throughput is measured
+           ) -> pd.DataFrame:  # one row per runtime: p50/p99 single-row latency (ms), batch throughput (rows/s)
     "p50/p99 single-row latency (ms) and batch throughput (rows/s), scikit-learn vs ONNX Runtime (`measure.timing`)."
     rows = [df.iloc[[i % len(df)]] for i in range(n_single)]
     big = df.sample(batch, replace=True, random_state=0)
@@ -68,7 +80,9 @@ def latency(pipe, sess, df: pd.DataFrame, n_single: int = 200, batch: int = 10_0
     return pd.DataFrame(out).T.round(3)
 
 # %% ../../nbs/6_deploy/60_onnx.ipynb #b3213f56
-def stage(run_dir, tolerance: float = 1e-4) -> dict:
+def stage(run_dir,  # run folder for artifacts
+          tolerance: float = 1e-4,  # largest accepted difference in churn probability between ONNX and scikit-learn
+         ) -> dict:  # what `onnx.json` holds: sizes, the agreement figures, inputs and output
     "Pipeline stage: export the shipped pipeline to `model.onnx`; check agreement at the decision threshold; write `onnx.json`."
     run_dir = Path(run_dir)
     metrics = read_json(need(run_dir, 'metrics.json'))

@@ -12,7 +12,7 @@ from ..stages import need
 from .bundle import write_bundle
 
 # %% auto #0
-__all__ = ['tfmot', 'cnn', 'fit_tf_keras', 'qat', 'prune', 'sparsity', 'stage']
+__all__ = ['tfmot', 'cnn', 'fit_tf_keras', 'qat', 'sparsity', 'prune', 'stage']
 
 # %% ../../nbs/6_deploy/65_qat.ipynb #4eaf986e
 def tfmot():
@@ -21,6 +21,7 @@ def tfmot():
     import tf_keras
     return t, tf_keras
 
+# %% ../../nbs/6_deploy/65_qat.ipynb #2cc90fbd
 def cnn(shape: tuple, n_classes: int, seed: int = 0):
     "The small CNN of `63_distil` (its student), in tf-keras, on inputs scaled to 0..1 (tfmot cannot quantize a Rescaling layer)."
     _, K = tfmot()
@@ -29,7 +30,15 @@ def cnn(shape: tuple, n_classes: int, seed: int = 0):
     return K.Sequential([K.Input(shape), L.Conv2D(16, 3, activation='relu'), L.MaxPooling2D(), L.Conv2D(32, 3, activation='relu'),
                          L.MaxPooling2D(), L.Flatten(), L.Dense(64, activation='relu'), L.Dense(n_classes)], name='cnn')
 
-def fit_tf_keras(model, x: np.ndarray, y: np.ndarray, epochs: int, lr: float = 2e-3, callbacks=(), seed: int = 0):
+# %% ../../nbs/6_deploy/65_qat.ipynb #9d630446
+def fit_tf_keras(model,  # a tf-keras model that outputs logits
+                 x: np.ndarray,  # training inputs
+                 y: np.ndarray,  # their class labels
+                 epochs: int,  # epochs of training
+                 lr: float = 2e-3,  # Adam's learning rate
+                 callbacks=(),  # tf-keras callbacks, e.g. tfmot's `UpdatePruningStep`
+                 seed: int = 0,  # seed of every random draw
+                ):
     "Compile (Adam, sparse cross-entropy on logits) and fit; returns the model."
     _, K = tfmot()
     import tensorflow as tf
@@ -46,12 +55,31 @@ def _copy(model):
     c = K.models.clone_model(model); c.set_weights(model.get_weights())
     return c
 
-def qat(model, x: np.ndarray, y: np.ndarray, epochs: int, seed: int = 0):
+# %% ../../nbs/6_deploy/65_qat.ipynb #6957a4a2
+def qat(model,  # a trained float tf-keras model (`cnn`)
+        x: np.ndarray,  # training inputs, scaled to 0..1
+        y: np.ndarray,  # their class labels
+        epochs: int,  # epochs of quantization-aware fine-tuning
+        seed: int = 0,  # seed of every random draw
+       ):
     "Quantization-aware fine-tuning of a trained float `model` (fake-quant of weights and activations), at a low learning rate."
     t, _ = tfmot()
     return fit_tf_keras(t.quantization.keras.quantize_model(model), x, y, epochs, 1e-4, seed=seed)
 
-def prune(model, x: np.ndarray, y: np.ndarray, sparsity: float, epochs: int, seed: int = 0):
+# %% ../../nbs/6_deploy/65_qat.ipynb #d1aecfc2
+def sparsity(model) -> float:
+    "Share of zeros among the kernels of `model`."
+    ks = [w.numpy() for w in model.weights if 'kernel' in w.name]
+    return round(float(sum((k == 0).sum() for k in ks) / sum(k.size for k in ks)), 4)
+
+# %% ../../nbs/6_deploy/65_qat.ipynb #b4e86a42
+def prune(model,  # a trained tf-keras model
+          x: np.ndarray,  # training inputs, scaled to 0..1
+          y: np.ndarray,  # their class labels
+          sparsity: float,  # target share of zero weights in the kernels
+          epochs: int,  # epochs of fine-tuning while pruning
+          seed: int = 0,  # seed of every random draw
+         ):
     "Magnitude pruning of a trained `model` to `sparsity` (polynomial schedule over all but the last epoch), then stripped of its wrappers."
     t, _ = tfmot()
     steps = int(np.ceil(len(x) / 32))
@@ -61,13 +89,13 @@ def prune(model, x: np.ndarray, y: np.ndarray, sparsity: float, epochs: int, see
                    [t.sparsity.keras.UpdatePruningStep()], seed)
     return t.sparsity.keras.strip_pruning(pruned)
 
-def sparsity(model) -> float:
-    "Share of zeros among the kernels of `model`."
-    ks = [w.numpy() for w in model.weights if 'kernel' in w.name]
-    return round(float(sum((k == 0).sum() for k in ks) / sum(k.size for k in ks)), 4)
-
 # %% ../../nbs/6_deploy/65_qat.ipynb #bab2651b
-def stage(run_dir, cnn_epochs: int = 10, qat_epochs: int = 3, sparsities: str = '0.5,0.8', seed: int = 42) -> dict:
+def stage(run_dir,  # run folder for artifacts
+          cnn_epochs: int = 10,  # epochs of the float CNN's training
+          qat_epochs: int = 3,  # epochs of quantization-aware fine-tuning (and of pruning)
+          sparsities: str = '0.5,0.8',  # target sparsities of magnitude pruning
+          seed: int = 42,  # seed of every random draw
+         ) -> dict:  # what `qat.json` holds: the model, the epochs and the table
     "Pipeline stage: float vs PTQ int8 vs QAT int8 vs pruned int8 of the small CNN; writes `qat.json`."
     t, K = tfmot()
     from mlops_lab.deploy.bundle import measure, spec

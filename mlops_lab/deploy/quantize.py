@@ -44,14 +44,27 @@ def keras_timing(path: str, shape: list, n: int = 200) -> dict:
     x = np.random.default_rng(0).uniform(0, 1, size=(n, *shape)).astype('float32')
     return timing(lambda row: m(row[None], training=False), x)
 
-def measure_keras(model, path: str | Path, x: np.ndarray, y: np.ndarray, n: int = 200) -> dict:
+# %% ../../nbs/6_deploy/62_quantize.ipynb #c0d3ef76
+def measure_keras(model,  # the Keras model, for its accuracy
+                  path: str | Path,  # where `model` is saved (`.keras`), for its size and the fresh process
+                  x: np.ndarray,  # test inputs
+                  y: np.ndarray,  # their class labels
+                  n: int = 200,  # single-input inferences timed
+                 ) -> dict:  # size_mb, accuracy, p50_ms, p99_ms, throughput_per_s, peak_mb, as `measure` gives them
     "`measure`'s figures for a Keras `model` saved at `path`: timings and peak memory from a fresh one-thread TensorFlow process."
     t = fresh('mlops_lab.deploy.quantize:keras_timing', path, json.dumps(list(x.shape[1:])), n, env={'TF_CPP_MIN_LOG_LEVEL': '3'})
     return {'size_mb': round(Path(path).stat().st_size / 1e6, 3), 'accuracy': accuracy(model, x, y),
             **{k: t[k] for k in ('p50_ms', 'p99_ms', 'throughput_per_s', 'peak_mb')}}
 
 # %% ../../nbs/6_deploy/62_quantize.ipynb #4bb7ff51
-def precisions(model, rep: np.ndarray, x: np.ndarray, y: np.ndarray, labels: list, preprocess: dict, work: str | Path) -> tuple[dict, dict]:
+def precisions(model,  # a Keras classifier that outputs logits
+               rep: np.ndarray,  # representative inputs that calibrate int8
+               x: np.ndarray,  # test inputs
+               y: np.ndarray,  # their class labels
+               labels: list,  # class names, in output order
+               preprocess: dict,  # the bundles' preprocessing spec (`spec`)
+               work: str | Path,  # a folder for the saved Keras model and the measured bundles
+              ) -> tuple[dict, dict]:  # figures per variant, TFLite bytes per mode
     "`(figures, tflite bytes)` of the Keras `model` (logits) and its four TFLite conversions, a softmax added to each."
     import keras
     work = Path(work)
@@ -64,7 +77,9 @@ def precisions(model, rep: np.ndarray, x: np.ndarray, y: np.ndarray, labels: lis
     return rows, models
 
 # %% ../../nbs/6_deploy/62_quantize.ipynb #784cabfc
-def stage(run_dir, calibration: int = 200) -> dict:
+def stage(run_dir,  # run folder for artifacts
+          calibration: int = 200,  # training images in the representative dataset that calibrates int8
+         ) -> dict:  # what `quantize.json` holds: the table, the bundle's name, int8 against float32
     "Pipeline stage: `transfer.keras` at four precisions, measured; write `quantize.json` and ship the int8 `bundle/`."
     import keras, tensorflow as tf
     tf.config.experimental.enable_op_determinism()

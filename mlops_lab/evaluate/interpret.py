@@ -17,13 +17,18 @@ from ..prepare.features import inputs, xy
 __all__ = ['importance', 'plot_importance', 'plot_pdp', 'model_card', 'stage']
 
 # %% ../../nbs/5_evaluate/51_interpret.ipynb #7ea07a54
-def importance(model, test_df: pd.DataFrame, n_repeats: int = 5, seed: int = 42) -> pd.DataFrame:
+def importance(model,  # a fitted pipeline with `predict_proba`
+               test_df: pd.DataFrame,  # the held-out split (model inputs and `churn`)
+               n_repeats: int = 5,  # shuffles per column
+               seed: int = 42,  # seed of the shuffles
+              ) -> pd.DataFrame:  # feature, auc_drop_mean, auc_drop_std; the largest drop first
     "Drop in test ROC-AUC when each input column is shuffled: mean and standard deviation over `n_repeats`."
     X, y = xy(test_df)
     r = permutation_importance(model, X, y, scoring='roc_auc', n_repeats=n_repeats, random_state=seed)
     return (pd.DataFrame({'feature': X.columns, 'auc_drop_mean': r.importances_mean, 'auc_drop_std': r.importances_std})
             .sort_values('auc_drop_mean', ascending=False, ignore_index=True).round(4))
 
+# %% ../../nbs/5_evaluate/51_interpret.ipynb #609166f4
 def plot_importance(imp: pd.DataFrame):
     "Horizontal bar chart of permutation importance with its spread."
     fig, ax = plt.subplots(figsize=(6, 3.5))

@@ -23,7 +23,11 @@ from ..prepare.features import xy
 __all__ = ['scores', 'bootstrap', 'evaluate', 'judge', 'plot', 'plot_calibration', 'stage', 'fold_spread']
 
 # %% ../../nbs/5_evaluate/50_metrics.ipynb #d39fed40
-def scores(y, proba, threshold: float = 0.5, C=None) -> dict:
+def scores(y,  # true 0/1 labels
+           proba,  # predicted churn probabilities
+           threshold: float = 0.5,  # decide "churns" where `proba >= threshold`
+           C=None,  # business cost matrix, true class by predicted class (None: no cost)
+          ) -> dict:  # metric name -> value, rounded to 6 decimals
     "Classification metrics of churn probabilities `proba` at `threshold` (plus cost per customer if `C`)."
     pred = (np.asarray(proba) >= threshold).astype(int)
     out = {'accuracy': accuracy_score(y, pred),
@@ -35,7 +39,14 @@ def scores(y, proba, threshold: float = 0.5, C=None) -> dict:
     return {k: round(float(v), 6) for k, v in out.items()}
 
 # %% ../../nbs/5_evaluate/50_metrics.ipynb #82197c31
-def bootstrap(y, proba, threshold: float, C=None, n: int = 500, seed: int = 0, level: float = 0.95) -> dict:
+def bootstrap(y,  # true 0/1 labels
+              proba,  # predicted churn probabilities
+              threshold: float,  # decision threshold of the threshold-dependent metrics
+              C=None,  # business cost matrix (None: no cost)
+              n: int = 500,  # resamples (a resample with one class only is skipped)
+              seed: int = 0,  # seed of the resampling
+              level: float = 0.95,  # coverage of the interval
+             ) -> dict:  # metric name -> [low, high], rounded to 4 decimals
     "Percentile bootstrap interval `[low, high]` of each metric in `scores`, over `n` resamples."
     y, proba = np.asarray(y), np.asarray(proba)
     rng = np.random.default_rng(seed)
@@ -49,8 +60,12 @@ def bootstrap(y, proba, threshold: float, C=None, n: int = 500, seed: int = 0, l
     return {k: [round(float(d[k].quantile(lo)), 4), round(float(d[k].quantile(hi)), 4)] for k in d}
 
 # %% ../../nbs/5_evaluate/50_metrics.ipynb #57539d9d
-def evaluate(models: dict, test_df: pd.DataFrame, business: dict, threshold: float | None = None,
-             truth: pd.DataFrame | None = None) -> dict:
+def evaluate(models: dict,  # fitted pipelines by name
+             test_df: pd.DataFrame,  # the held-out split (model inputs, `churn`, `customer_id`)
+             business: dict,  # the framing (`business.json`): cost matrix and threshold
+             threshold: float | None = None,  # decision threshold (None: the business one)
+             truth: pd.DataFrame | None = None,  # the generator's `truth.csv`, for the oracle
+            ) -> dict:  # threshold, test rows, churn rate, no-model cost, and `scores` per model
     "Score each fitted model on `test_df`; with the generator's `truth`, also the oracle (true probabilities)."
     X, y = xy(test_df)
     C = np.array(business['costs']['matrix_true_by_pred'])
@@ -63,6 +78,7 @@ def evaluate(models: dict, test_df: pd.DataFrame, business: dict, threshold: flo
     return {'threshold': t, 'test_rows': len(y), 'test_churn_rate': round(float(y.mean()), 6),
             'no_model_cost_per_customer': round(baseline, 6), 'models': res}
 
+# %% ../../nbs/5_evaluate/50_metrics.ipynb #c5f934c2
 def judge(metrics: dict, selected: str, criteria: dict) -> dict:
     "The business success criteria, each with target, value and whether it is met."
     m, base = metrics['models'][selected], metrics['no_model_cost_per_customer']
@@ -71,7 +87,11 @@ def judge(metrics: dict, selected: str, criteria: dict) -> dict:
             'savings': {'target': criteria['min_savings'], 'value': round(savings, 6), 'met': savings >= criteria['min_savings']}}
 
 # %% ../../nbs/5_evaluate/50_metrics.ipynb #d483bb8b
-def plot(models: dict, test_df: pd.DataFrame, selected: str, threshold: float):
+def plot(models: dict,  # fitted pipelines by name
+         test_df: pd.DataFrame,  # the held-out split
+         selected: str,  # the model whose confusion matrix is drawn
+         threshold: float,  # its decision threshold
+        ) -> plt.Figure:  # the confusion matrix (left) and the ROC curves (right)
     "Confusion matrix of `selected` at `threshold` and ROC curves of all models, as one figure."
     X, y = xy(test_df)
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
@@ -87,6 +107,7 @@ def plot(models: dict, test_df: pd.DataFrame, selected: str, threshold: float):
     fig.tight_layout()
     return fig
 
+# %% ../../nbs/5_evaluate/50_metrics.ipynb #034f4250
 def plot_calibration(models: dict, test_df: pd.DataFrame, bins: int = 10):
     "Reliability diagram: observed churn rate against predicted probability, per model."
     X, y = xy(test_df)
@@ -124,7 +145,11 @@ def stage(run_dir, threshold: float = -1.0, bootstrap_n: int = 500) -> dict:
     return metrics
 
 # %% ../../nbs/5_evaluate/50_metrics.ipynb #d749b12c
-def fold_spread(df: pd.DataFrame, model, folds: int = 5, seed: int = 0) -> pd.DataFrame:
+def fold_spread(df: pd.DataFrame,  # a churn table (model inputs and `churn`)
+                model,  # an estimator, refitted in each fold
+                folds: int = 5,  # k of both schemes
+                seed: int = 0,  # seed of the fold shuffles
+               ) -> pd.DataFrame:  # one row per scheme: minority share min, max and std; recall mean and std
     "Per scheme (plain, stratified k-fold): spread of the minority share and of recall across folds."
     X, y = xy(df)
     rows = {}

@@ -91,6 +91,7 @@ def prepare(df: pd.DataFrame, schema: pd.DataFrame) -> pd.DataFrame:
             X[c] = t.where(~t.str.lower().isin(NA_TOKENS), 'missing')
     return X
 
+# %% ../../nbs/4_modeling/44_byod.ipynb #e21733d6
 def task_of(y: pd.Series, task: str = 'auto') -> str:
     "classification or regression: as asked, or from the target (numeric with many values: regression)."
     if task in ('classification', 'regression'): return task
@@ -98,7 +99,13 @@ def task_of(y: pd.Series, task: str = 'auto') -> str:
     num = parse_numbers(y)
     return 'regression' if num.notna().mean() >= 0.95 and num.nunique() > 20 else 'classification'
 
-def model(X: pd.DataFrame, task: str, y=None, seed: int = 42, baseline: bool = False):
+# %% ../../nbs/4_modeling/44_byod.ipynb #4cc54e61
+def model(X: pd.DataFrame,  # prepared features (`prepare`): numbers as floats, categories as strings
+          task: str,  # classification or regression
+          y=None,  # the target, to decide on a log transform (regression only)
+          seed: int = 42,  # seed of the gradient boosting
+          baseline: bool = False,  # a dummy model (the majority class or the mean) instead of gradient boosting
+         ) -> Pipeline | TransformedTargetRegressor:  # unfitted; a skewed non-negative target is learned as log(1 + y)
     "A pipeline for `X`: impute + scale numbers, one-hot categories, then gradient boosting (or a dummy `baseline`)."
     num = [c for c in X if X[c].dtype.kind in 'fiu']
     cat = [c for c in X if c not in num]
@@ -112,7 +119,13 @@ def model(X: pd.DataFrame, task: str, y=None, seed: int = 42, baseline: bool = F
     return est
 
 # %% ../../nbs/4_modeling/44_byod.ipynb #d08faaf9
-def fit_evaluate(df: pd.DataFrame, target: str, task: str = 'auto', drop=(), folds: int = 5, seed: int = 42):
+def fit_evaluate(df: pd.DataFrame,  # the table as read (`read_table`): every value as text
+                 target: str,  # the column to predict
+                 task: str = 'auto',  # classification, regression, or auto (from the target)
+                 drop=(),  # columns never to use as features
+                 folds: int = 5,  # cross-validation folds
+                 seed: int = 42,  # seed of every random draw
+                ) -> tuple:  # the model fitted on every usable row, and the report (schema, task, CV scores)
     "Infer, prepare, cross-validate (baseline and model) and fit on all rows: `(fitted, report)`."
     schema = infer_schema(df, target, drop)
     y_raw = df[target]
@@ -154,8 +167,14 @@ def fit_evaluate(df: pd.DataFrame, target: str, task: str = 'auto', drop=(), fol
     return fitted, report
 
 # %% ../../nbs/4_modeling/44_byod.ipynb #6af94c9a
-def stage(run_dir, byod_path: str = '', byod_target: str = 'churn', byod_task: str = 'auto',
-          byod_drop: str = 'customer_id', cv_folds: int = 5, seed: int = 42) -> dict:
+def stage(run_dir,  # run folder for artifacts
+          byod_path: str = '',  # CSV, TSV, JSON lines or Parquet file ('': data/churn_sample.csv)
+          byod_target: str = 'churn',  # the column to predict
+          byod_task: str = 'auto',  # classification, regression, or auto (from the target)
+          byod_drop: str = 'customer_id',  # comma-separated columns never to use as features
+          cv_folds: int = 5,  # cross-validation folds
+          seed: int = 42,  # seed of every random draw
+         ) -> dict:  # the report written to `byod.json`
     "Pipeline stage: train and cross-validate on a user's file; write `byod.json` and `byod_model.joblib`."
     import joblib
     run_dir = Path(run_dir)

@@ -68,7 +68,12 @@ def regressors(seed: int = 42, log_target: bool = True) -> dict:
                 for n, m in logs.items()}
     return out
 
-def cv_regression(models: dict, df: pd.DataFrame, folds: int = 5, seed: int = 42) -> pd.DataFrame:
+# %% ../../nbs/4_modeling/43_housing.ipynb #515f0d13
+def cv_regression(models: dict,  # unfitted regressors by name (`regressors`)
+                  df: pd.DataFrame,  # houses with their `price` (`make_houses`)
+                  folds: int = 5,  # k of the k-fold cross-validation
+                  seed: int = 42,  # seed of the fold shuffle
+                 ) -> pd.DataFrame:  # one row per model: mean and std across folds of RMSE, MAE (dollars) and R²
     "Mean and standard deviation across k folds of RMSE, MAE and R² for each model."
     X, y = df[H_NUMERIC + H_CATEGORICAL], df.price
     cv = KFold(folds, shuffle=True, random_state=seed)
@@ -81,7 +86,12 @@ def cv_regression(models: dict, df: pd.DataFrame, folds: int = 5, seed: int = 42
     return pd.DataFrame(rows).T
 
 # %% ../../nbs/4_modeling/43_housing.ipynb #c70b07e2
-def plot_residuals(models: dict, df: pd.DataFrame, names: list, folds: int = 5, seed: int = 42):
+def plot_residuals(models: dict,  # unfitted regressors by name
+                   df: pd.DataFrame,  # houses with their `price`
+                   names: list,  # the models to plot, one panel each
+                   folds: int = 5,  # k of the k-fold cross-validation
+                   seed: int = 42,  # seed of the fold shuffle
+                  ) -> plt.Figure:  # one residual-vs-predicted panel per name
     "Residual-vs-predicted scatter of out-of-fold predictions for each model in `names`."
     X, y = df[H_NUMERIC + H_CATEGORICAL], df.price
     cv = KFold(folds, shuffle=True, random_state=seed)
@@ -94,7 +104,11 @@ def plot_residuals(models: dict, df: pd.DataFrame, names: list, folds: int = 5, 
     return fig
 
 # %% ../../nbs/4_modeling/43_housing.ipynb #33d2d188
-def stage(run_dir, n_houses: int = 3000, cv_folds: int = 5, seed: int = 42) -> dict:
+def stage(run_dir,  # run folder for artifacts
+          n_houses: int = 3000,  # houses to generate
+          cv_folds: int = 5,  # k of the k-fold cross-validation
+          seed: int = 42,  # seed of every random draw
+         ) -> dict:  # what `housing.json` holds: metrics per model, the best by RMSE, the price skewness
     "Pipeline stage: cross-validate the regressors on generated houses; write `housing.json`, `residuals.png`."
     run_dir = Path(run_dir)
     df, models = make_houses(n_houses, seed), regressors(seed)

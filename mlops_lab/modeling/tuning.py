@@ -32,6 +32,7 @@ DISTS = {
             'model__l2_regularization': uniform(0, 5), 'model__min_samples_leaf': randint(10, 100)},
 }
 
+# %% ../../nbs/4_modeling/42_tuning.ipynb #71dc2078
 def suggest(trial, family: str) -> dict:
     "An optuna trial's choice of hyperparameters for `family`."
     if family == 'logreg': return {'model__C': trial.suggest_float('C', 1e-3, 100, log=True)}
@@ -46,7 +47,13 @@ def suggest(trial, family: str) -> dict:
 # %% ../../nbs/4_modeling/42_tuning.ipynb #6837575e
 class OptunaSearch(ClassifierMixin, BaseEstimator):
     "Bayesian (TPE) search over `suggest(trial, family)`, scored by stratified k-fold ROC-AUC."
-    def __init__(self, estimator=None, family: str = 'hgb', n_trials: int = 12, cv: int = 3, seed: int = 42):
+    def __init__(self,
+                 estimator=None,  # unfitted pipeline whose model step is named `model`
+                 family: str = 'hgb',  # model family: the `suggest` space to search
+                 n_trials: int = 12,  # configurations to try
+                 cv: int = 3,  # stratified folds scoring each configuration
+                 seed: int = 42,  # seed of the folds and of the TPE sampler
+                ):
         self.estimator, self.family, self.n_trials, self.cv, self.seed = estimator, family, n_trials, cv, seed
 
     def fit(self, X, y):
@@ -68,7 +75,13 @@ class OptunaSearch(ClassifierMixin, BaseEstimator):
     def predict(self, X): return self.best_estimator_.predict(X)
 
 # %% ../../nbs/4_modeling/42_tuning.ipynb #a50f9e76
-def searcher(kind: str, pipe: Pipeline, family: str, n_trials: int = 12, inner_folds: int = 3, seed: int = 42):
+def searcher(kind: str,  # grid, random or optuna
+             pipe: Pipeline,  # unfitted pipeline whose model step is named `model`
+             family: str,  # model family: the search space
+             n_trials: int = 12,  # configurations tried by random and optuna search
+             inner_folds: int = 3,  # stratified folds scoring each configuration
+             seed: int = 42,  # seed of the folds and of the sampling
+            ) -> BaseEstimator:  # an unfitted search; once fitted: `best_params_`, `best_score_`, `best_estimator_`
     "An unfitted search of `kind` (grid, random, optuna) over `pipe`'s hyperparameters."
     cv = StratifiedKFold(inner_folds, shuffle=True, random_state=seed)
     if family not in GRIDS: raise ValueError(f'no search space for {family!r}; families: {list(GRIDS)}')
@@ -77,7 +90,13 @@ def searcher(kind: str, pipe: Pipeline, family: str, n_trials: int = 12, inner_f
     if kind == 'optuna': return OptunaSearch(pipe, family, n_trials, inner_folds, seed)
     raise ValueError(f"search must be grid, random or optuna, got {kind!r}")
 
-def nested(search, X, y, folds: int = 3, seed: int = 42) -> np.ndarray:
+# %% ../../nbs/4_modeling/42_tuning.ipynb #efeb60cb
+def nested(search,  # an unfitted search (`searcher`)
+           X,  # model inputs
+           y,  # the 0/1 target
+           folds: int = 3,  # outer stratified folds
+           seed: int = 42,  # the outer folds are shuffled with `seed + 1`, unlike the inner ones
+          ) -> np.ndarray:  # one ROC-AUC per outer fold
     "Outer-fold ROC-AUC of the whole search procedure (nested cross-validation)."
     return cross_val_score(search, X, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed + 1), scoring='roc_auc')
 
@@ -87,8 +106,14 @@ def tried(search) -> int:
     return len(search.cv_results_['params']) if hasattr(search, 'cv_results_') else len(search.study_.trials)
 
 # %% ../../nbs/4_modeling/42_tuning.ipynb #95f3cd7f
-def stage(run_dir, model: str = '', search: str = 'optuna', n_trials: int = 12, inner_folds: int = 3,
-          nested_folds: int = 3, seed: int = 42) -> dict:
+def stage(run_dir,  # run folder for artifacts
+          model: str = '',  # model family to tune ('': the one the train stage selected)
+          search: str = 'optuna',  # grid, random or optuna
+          n_trials: int = 12,  # candidates tried by random and optuna search
+          inner_folds: int = 3,  # inner stratified folds scoring each candidate
+          nested_folds: int = 3,  # outer folds of nested CV (0: skip the honest estimate)
+          seed: int = 42,  # seed of every random draw
+         ) -> dict:  # what `tuning.json` holds: the search, best parameters and score, the nested-CV estimate
     "Pipeline stage: tune the selected family; write the model the lab ships, `model.joblib`, and `tuning.json`."
     import joblib
     run_dir = Path(run_dir)

@@ -24,8 +24,14 @@ def parse_faults(spec: str) -> dict[int, list[str]]:
         out.setdefault(int(page), []).append(kind)
     return out
 
-def crm_app(records: list[dict], token: str = 'lab-token', page_size: int = 100, faults: str = '',
-            slow_s: float = 2.0, retry_after: int = 1):
+# %% ../../nbs/3_prepare/33_api.ipynb #d52de31c
+def crm_app(records: list[dict],  # the records to serve, in order
+            token: str = 'lab-token',  # the bearer token a request must carry
+            page_size: int = 100,  # records per page
+            faults: str = '',  # faults to inject, `KIND@PAGE,...` (see `parse_faults`)
+            slow_s: float = 2.0,  # seconds a `slow` page waits before it answers
+            retry_after: int = 1,  # seconds a `429` asks the client to wait (its `Retry-After`)
+           ):  # a FastAPI app; `app.state.log` holds `(page, fault or 'ok')` per request
     "A FastAPI app serving `records` at `GET /customers?page=N` (bearer `token`), with injected `faults`."
     from fastapi import FastAPI, Header, HTTPException, Response
     from fastapi.responses import StreamingResponse
@@ -60,6 +66,7 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
+# %% ../../nbs/3_prepare/33_api.ipynb #f933b680
 @contextmanager
 def serve(app, port: int | None = None):
     "Serve `app` on `http://127.0.0.1:port` in a thread; yields the base URL, stops the server on exit."
@@ -79,31 +86,40 @@ def serve(app, port: int | None = None):
 class APIError(RuntimeError):
     "A page could not be fetched: the message names the page and every attempt."
 
+# %% ../../nbs/3_prepare/33_api.ipynb #9fc617d9
 @dataclass
 class Policy:
     "How hard the client tries: timeouts (s), retry budget per page, backoff base and cap (s)."
-    connect: float = 3.0
-    read: float = 10.0
-    retries: int = 5
-    base: float = 0.2
-    cap: float = 10.0
-    seed: int = 0
+    connect: float = 3.0  # seconds to wait for a connection
+    read: float = 10.0    # seconds to wait for data from the server
+    retries: int = 5      # retries of a page after its first attempt
+    base: float = 0.2     # seconds: the first retry waits at most this, each later one at most twice as long
+    cap: float = 10.0     # seconds: no wait is longer
+    seed: int = 0         # seed of the jitter
 
+# %% ../../nbs/3_prepare/33_api.ipynb #d23a01c4
 def backoff(attempt: int, p: Policy, rng: random.Random) -> float:
     "Full-jitter exponential backoff before retry `attempt` (0-based): `uniform(0, min(cap, base * 2**attempt))`."
     return rng.uniform(0, min(p.cap, p.base * 2 ** attempt))
 
+# %% ../../nbs/3_prepare/33_api.ipynb #13c85ceb
 @dataclass
 class Fetch:
     "Per-page outcome of a paginated fetch."
-    items: list = field(default_factory=list)
+    items: list = field(default_factory=list)      # the records, in order
     position: list = field(default_factory=list)   # 'page P #i' of each item
     attempts: list = field(default_factory=list)   # (page, attempt, outcome)
-    waited: float = 0.0
+    waited: float = 0.0                            # seconds spent waiting before retries
 
+# %% ../../nbs/3_prepare/33_api.ipynb #e7e774a6
 TRANSIENT = (500, 502, 503, 504)
 
-def fetch(url: str, token: str, p: Policy = Policy(), path: str = '/customers?page=1', progress=None) -> Fetch:
+def fetch(url: str,  # the API's base URL, `http://host:port`
+          token: str,  # the bearer token
+          p: Policy = Policy(),  # timeouts, retry budget and backoff
+          path: str = '/customers?page=1',  # the first page; then each page's `next` link
+          progress=None,  # called as `progress(page, pages)` after each page, or None
+         ) -> Fetch:  # every record with its position, and every attempt
     "Every record of a paginated API starting at `path`, retrying transient failures per `p`."
     import httpx
     rng, out, page = random.Random(p.seed), Fetch(), 0

@@ -31,6 +31,7 @@ def open_catalog(path: str | Path):
         c.exec_driver_sql('CREATE INDEX IF NOT EXISTS by_content ON ingestions (sha256, schema, status)')
     return eng
 
+# %% ../../nbs/3_prepare/35_catalog.ipynb #76eaf977
 def log_ingestion(eng, **row) -> int:
     "Record one ingestion in the catalog; returns its id."
     import sqlalchemy as sa
@@ -38,6 +39,7 @@ def log_ingestion(eng, **row) -> int:
     with eng.begin() as c:
         return c.execute(sa.text(f'INSERT INTO ingestions ({", ".join(row)}) VALUES ({", ".join(":" + k for k in row)})'), row).lastrowid
 
+# %% ../../nbs/3_prepare/35_catalog.ipynb #faa7a14d
 def done(eng, sha: str, schema_name: str) -> dict | None:
     "The earlier successful ingestion of these exact bytes under this schema, if any."
     import sqlalchemy as sa
@@ -46,6 +48,7 @@ def done(eng, sha: str, schema_name: str) -> dict | None:
                       {'s': sha, 'n': schema_name}).mappings().first()
     return None if r is None else {**r, 'outputs': json.loads(r['outputs'] or '{}')}
 
+# %% ../../nbs/3_prepare/35_catalog.ipynb #cb4f4861
 def history(eng) -> pd.DataFrame:
     "Every ingestion recorded in the catalog, oldest first."
     with eng.connect() as c: return pd.read_sql('SELECT * FROM ingestions ORDER BY id', c)
@@ -54,6 +57,7 @@ def history(eng) -> pd.DataFrame:
 class SchemaDrift(ValueError):
     "The source's columns no longer match the declared schema."
 
+# %% ../../nbs/3_prepare/35_catalog.ipynb #243d1f57
 def _parses(s: pd.Series, dtype) -> pd.Series:
     d = str(dtype)
     if d.startswith('datetime'): return pd.to_datetime(s, errors='coerce', format='mixed').notna()
@@ -91,8 +95,14 @@ def _process(df, schema, source, position, bad):
     gc.collect()  # pandera's caught SchemaErrors sit in reference cycles holding the chunk; free them now, not later
     return good, q, len(df) + len(bad), position.loc[good.index]
 
-def ingest_file(path: str | Path, schema: pa.DataFrameSchema, out: str | Path, catalog=None, rows: int = 100_000,
-                workers: int = 1, progress: bool = False) -> dict:
+def ingest_file(path: str | Path,  # the file to ingest, in any format `files` reads
+                schema: pa.DataFrameSchema,  # the declared schema; its `name` names the output folder and the catalog entry
+                out: str | Path,  # the output folder
+                catalog=None,  # a catalog engine (`open_catalog`); None: `out/catalog.db`
+                rows: int = 100_000,  # records per chunk: what bounds the memory
+                workers: int = 1,  # processes validating chunks in parallel; 1: this process alone
+                progress: bool = False,  # show a progress bar (tqdm)
+               ) -> dict:  # the catalog record: status, counts, outputs (status 'skipped' if these bytes were done)
     "Stream `path` through `schema` into `out/<schema>/` (Parquet) and `out/quarantine/` (CSV), recorded in `catalog` (default `out/catalog.db`)."
     import pyarrow as A, pyarrow.parquet as pq
     from collections import deque

@@ -21,13 +21,19 @@ def engine(url: str):
         raise ConnectionError(f'cannot connect to {eng.url.render_as_string(hide_password=True)}: {e.__class__.__name__}: {str(e).splitlines()[0]}') from None
     return eng
 
+# %% ../../nbs/3_prepare/32_database.ipynb #2b04f1f1
 def _table(eng, name):
     import sqlalchemy as sa
     try: return sa.Table(name, sa.MetaData(), autoload_with=eng)
     except sa.exc.NoSuchTableError: raise LookupError(f'{eng.url.render_as_string(hide_password=True)}: no table {name!r}') from None
 
-def pull(eng, table: str, key: str, watermark: str | None = None, since: tuple | None = None,
-         rows: int = 50_000) -> Iterator[pd.DataFrame]:
+def pull(eng,  # a SQLAlchemy engine (see `engine`)
+         table: str,  # the table to read
+         key: str,  # its key column: the order, and the tie-break of the watermark
+         watermark: str | None = None,  # a column the source sets on every write (`updated_at`); None: order by key only
+         since: tuple | None = None,  # `(watermark, key)` of the last row already pulled; None: the whole table
+         rows: int = 50_000,  # rows per chunk
+        ) -> Iterator[pd.DataFrame]:  # chunks of at most `rows` rows, in `(watermark, key)` order
     "Stream `table` in chunks ordered by `(watermark, key)`; with `since=(value, key)` only rows after it."
     import sqlalchemy as sa
     t = _table(eng, table)
@@ -42,6 +48,7 @@ def pull(eng, table: str, key: str, watermark: str | None = None, since: tuple |
         for part in res.partitions(rows):
             yield pd.DataFrame(part, columns=cols)
 
+# %% ../../nbs/3_prepare/32_database.ipynb #a145349a
 def watermark_of(df: pd.DataFrame, watermark: str, key: str) -> tuple | None:
     "The watermark after a pulled chunk: its last `(watermark, key)`, to pass as `since` next time."
     if df.empty: return None

@@ -33,6 +33,7 @@ def inputs(df: pd.DataFrame) -> pd.DataFrame:
     X[CATEGORICAL] = X[CATEGORICAL].astype(object).where(X[CATEGORICAL].notna(), 'missing')
     return X
 
+# %% ../../nbs/3_prepare/37_features.ipynb #13169095
 def xy(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     "Model inputs and the target of a clean churn table."
     if TARGET not in df: raise KeyError(f'table lacks the target column {TARGET!r}')
@@ -42,8 +43,12 @@ def xy(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
 SCALERS = {'standard': StandardScaler, 'minmax': MinMaxScaler,
            'none': lambda: FunctionTransformer(feature_names_out='one-to-one')}  # identity: trees need no scaling
 
-def preprocessor(scaler: str = 'standard', select: int = 0, pca: int = 0,
-                 numeric: list = NUMERIC, categorical: list = CATEGORICAL) -> Pipeline:
+def preprocessor(scaler: str = 'standard',  # numeric scaling: standard, minmax or none (tree models skip it anyway)
+                 select: int = 0,  # keep this many features by F-test (0: no selection)
+                 pca: int = 0,  # project onto this many principal components (0: no PCA)
+                 numeric: list = NUMERIC,  # the numeric columns: imputed with the median, then scaled
+                 categorical: list = CATEGORICAL,  # the categorical columns: one-hot encoded
+                ) -> Pipeline:  # unfitted: training fits it, on the training rows only
     "The unfitted feature recipe: impute + scale numbers, one-hot categories; then optionally select `select` features and PCA to `pca` components."
     if scaler not in SCALERS: raise ValueError(f'scaler must be one of {list(SCALERS)}, got {scaler!r}')
     if select < 0 or pca < 0: raise ValueError('select and pca must be >= 0 (0 turns the step off)')
@@ -62,7 +67,12 @@ def holdout_split(df: pd.DataFrame, test_size: float = 0.2, seed: int = 42) -> t
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
 # %% ../../nbs/3_prepare/37_features.ipynb #8254fd75
-def leakage(n: int = 200, p: int = 2000, k: int = 20, folds: int = 5, seed: int = 0) -> dict:
+def leakage(n: int = 200,  # rows of noise
+            p: int = 2000,  # features of noise
+            k: int = 20,  # features to select
+            folds: int = 5,  # cross-validation folds
+            seed: int = 0,  # seed of the noise and of the folds
+           ) -> dict:  # the mean ROC-AUC of each way
     "CV ROC-AUC on pure noise with feature selection fitted on all rows (leaky) vs inside each fold (honest)."
     rng = np.random.default_rng(seed)
     X, y = rng.normal(size=(n, p)), rng.integers(0, 2, n)
@@ -72,6 +82,7 @@ def leakage(n: int = 200, p: int = 2000, k: int = 20, folds: int = 5, seed: int 
     honest = cross_val_score(make_pipeline(SelectKBest(f_classif, k=k), model), X, y, cv=cv, scoring='roc_auc').mean()
     return {'leaky_roc_auc': round(float(leaky), 4), 'honest_roc_auc': round(float(honest), 4)}
 
+# %% ../../nbs/3_prepare/37_features.ipynb #788ad375
 def scaling_leak(df: pd.DataFrame, folds: int = 5, seed: int = 0) -> dict:
     "CV ROC-AUC of logistic regression with the scaler fitted on all rows vs inside each fold."
     X, y = xy(df)
@@ -82,7 +93,13 @@ def scaling_leak(df: pd.DataFrame, folds: int = 5, seed: int = 0) -> dict:
     return {'leaky_roc_auc': round(float(leaky), 6), 'honest_roc_auc': round(float(honest), 6)}
 
 # %% ../../nbs/3_prepare/37_features.ipynb #03664538
-def stage(run_dir, test_size: float = 0.2, seed: int = 42, scaler: str = 'standard', select: int = 0, pca: int = 0) -> dict:
+def stage(run_dir,  # run folder for artifacts: reads `clean.parquet`, writes the splits and the recipe
+          test_size: float = 0.2,  # share of rows held out for evaluation
+          seed: int = 42,  # seed of every random draw
+          scaler: str = 'standard',  # numeric scaling: standard, minmax or none (tree models skip it anyway)
+          select: int = 0,  # keep this many features by F-test (0: no selection)
+          pca: int = 0,  # project onto this many principal components (0: no PCA)
+         ) -> dict:  # what `features.json` holds
     "Pipeline stage: split `clean.parquet`; write the splits, the unfitted recipe and `features.json`."
     run_dir = Path(run_dir)
     train, test = holdout_split(pd.read_parquet(need(run_dir, 'clean.parquet')), test_size, seed)

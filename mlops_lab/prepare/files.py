@@ -12,20 +12,15 @@ import pandas as pd
 from .validate import QUARANTINE, raw_record, texts
 
 # %% auto #0
-__all__ = ['BOMS', 'HEAD', 'BLOCK', 'READERS', 'InputError', 'is_binary', 'encoding', 'demojibake', 'Sniffed', 'sniff', 'Chunk',
+__all__ = ['BOMS', 'HEAD', 'BLOCK', 'READERS', 'InputError', 'encoding', 'is_binary', 'demojibake', 'Sniffed', 'sniff', 'Chunk',
            'csv_chunks', 'jsonl_chunks', 'records', 'json_chunks', 'parquet_chunks', 'paths', 'chunks']
 
 # %% ../../nbs/3_prepare/31_files.ipynb #72d04f69
 class InputError(ValueError):
     "A source that cannot be read at all; the message names the file and what is wrong with it."
 
+# %% ../../nbs/3_prepare/31_files.ipynb #34efe807
 BOMS = [(codecs.BOM_UTF8, 'utf-8-sig'), (codecs.BOM_UTF16_LE, 'utf-16'), (codecs.BOM_UTF16_BE, 'utf-16')]
-
-def is_binary(head: bytes) -> bool:
-    "Whether `head` looks like binary data: a NUL byte, or over 10% control characters."
-    if not head or any(head.startswith(b) for b, _ in BOMS[1:]): return False
-    ctrl = sum(b < 32 and b not in (9, 10, 13) for b in head)
-    return b'\0' in head or ctrl > 0.1 * len(head)
 
 def encoding(head: bytes, partial: bool = False) -> str:
     "The text encoding of `head` (a file's bytes, or its first bytes if `partial`): BOM, else utf-8 if it decodes, else cp1252/latin-1."
@@ -36,6 +31,13 @@ def encoding(head: bytes, partial: bool = False) -> str:
         if partial and e.start >= len(head) - 3 and e.reason == 'unexpected end of data': return 'utf-8'  # cut mid-character
     try: head.decode('cp1252'); return 'cp1252'
     except UnicodeDecodeError: return 'latin-1'
+
+# %% ../../nbs/3_prepare/31_files.ipynb #8a48d4c9
+def is_binary(head: bytes) -> bool:
+    "Whether `head` looks like binary data: a NUL byte, or over 10% control characters."
+    if not head or any(head.startswith(b) for b, _ in BOMS[1:]): return False
+    ctrl = sum(b < 32 and b not in (9, 10, 13) for b in head)
+    return b'\0' in head or ctrl > 0.1 * len(head)
 
 # %% ../../nbs/3_prepare/31_files.ipynb #b814d588
 _MOJI = '[ÃÂâÅÄ][\x80-\xbf€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ ]'
@@ -57,12 +59,13 @@ def demojibake(s: pd.Series) -> tuple[pd.Series, int]:
 @dataclass
 class Sniffed:
     "What `sniff` learned about a file."
-    path: Path
-    format: str                 # csv, json, jsonl or parquet
-    encoding: str | None = None
-    delimiter: str | None = None
-    header: list = field(default_factory=list)
+    path: Path                                  # the file
+    format: str                                 # csv, json, jsonl or parquet
+    encoding: str | None = None                 # its text encoding; None for Parquet
+    delimiter: str | None = None                # the field separator of a csv; None for the other formats
+    header: list = field(default_factory=list)  # the column names of a csv (`parquet_chunks` fills them in for Parquet)
 
+# %% ../../nbs/3_prepare/31_files.ipynb #da623e67
 HEAD = 64 * 1024
 
 def _header(path, text, delim) -> list:
@@ -109,6 +112,7 @@ class Chunk:
 
 def _bad(rows) -> pd.DataFrame: return pd.DataFrame(rows, columns=QUARANTINE)
 
+# %% ../../nbs/3_prepare/31_files.ipynb #2721eb9b
 BLOCK = 8 << 20  # bytes per CSV parse block; a single record must fit in one
 
 def csv_chunks(s: Sniffed, rows: int = 100_000) -> Iterator[Chunk]:
@@ -179,6 +183,7 @@ def jsonl_chunks(s: Sniffed, rows: int = 100_000) -> Iterator[Chunk]:
             if len(recs) >= rows: yield Chunk(_frame(recs), pd.Series(pos), _bad(bad)); recs, pos, bad = [], [], []
     yield Chunk(_frame(recs), pd.Series(pos), _bad(bad))
 
+# %% ../../nbs/3_prepare/31_files.ipynb #09473dea
 def records(doc) -> list:
     "The records of a JSON document: the document if it is a list, else the first list of objects inside it."
     if isinstance(doc, list): return doc
@@ -188,6 +193,7 @@ def records(doc) -> list:
         return [doc]
     raise ValueError(f'a JSON {type(doc).__name__} holds no records')
 
+# %% ../../nbs/3_prepare/31_files.ipynb #d1ae8755
 def json_chunks(s: Sniffed, rows: int = 100_000) -> Iterator[Chunk]:
     "Read a JSON document of records (whole: JSON cannot be streamed without knowing its shape)."
     try:
@@ -200,6 +206,7 @@ def json_chunks(s: Sniffed, rows: int = 100_000) -> Iterator[Chunk]:
         part = ok[k:k + rows]
         yield Chunk(_frame([r for _, r in part]), pd.Series([f'record {i}' for i, _ in part]), _bad(bad if k == 0 else []))
 
+# %% ../../nbs/3_prepare/31_files.ipynb #4031db26
 def parquet_chunks(s: Sniffed, rows: int = 100_000) -> Iterator[Chunk]:
     "Stream a Parquet file by record batches, keeping its stored types."
     import pyarrow as pa, pyarrow.parquet as pq
@@ -212,8 +219,6 @@ def parquet_chunks(s: Sniffed, rows: int = 100_000) -> Iterator[Chunk]:
     except (pa.ArrowInvalid, OSError) as e: raise InputError(f'{s.path}: corrupt Parquet after row {start - 1}: {e}') from None
     if start == 1: yield Chunk(f.schema_arrow.empty_table().to_pandas(), pd.Series([], dtype=object), _bad([]))
 
-READERS = {'csv': csv_chunks, 'jsonl': jsonl_chunks, 'json': json_chunks, 'parquet': parquet_chunks}
-
 # %% ../../nbs/3_prepare/31_files.ipynb #9f38db28
 def paths(src: str | Path) -> list[Path]:
     "The files named by `src`: a file, every file in a folder, or a glob pattern; sorted."
@@ -223,6 +228,9 @@ def paths(src: str | Path) -> list[Path]:
     else: found = [p]
     if not found: raise InputError(f'{src}: no files found')
     return sorted(found)
+
+# %% ../../nbs/3_prepare/31_files.ipynb #72e1bd40
+READERS = {'csv': csv_chunks, 'jsonl': jsonl_chunks, 'json': json_chunks, 'parquet': parquet_chunks}
 
 def chunks(src: str | Path, rows: int = 100_000, repair: bool = True) -> Iterator[tuple[Sniffed, Chunk]]:
     "Every chunk of every file under `src` (file, folder or glob), each file read by its sniffed format."

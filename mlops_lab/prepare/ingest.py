@@ -24,12 +24,13 @@ __all__ = ['Part', 'read_export', 'pull_billing', 'pull_support', 'join', 'stand
 @dataclass
 class Part:
     "Raw rows of one source (strings), their positions, and records already quarantined while reading."
-    name: str
-    df: pd.DataFrame
-    position: pd.Series
-    bad: pd.DataFrame
-    sha256: str = ''
+    name: str            # the source, as the reports name it
+    df: pd.DataFrame     # its rows, every value a string
+    position: pd.Series  # where each row is in the source
+    bad: pd.DataFrame    # records the reader could not parse, as quarantine entries
+    sha256: str = ''     # a checksum of what was read, for the lineage catalog
 
+# %% ../../nbs/3_prepare/36_ingest.ipynb #f020dc15
 def read_export(path: str | Path, columns: list = SOURCES['raw.csv']) -> Part:
     "The CRM export file (any format `files` reads) as a `Part`; its header must hold `columns`."
     path, dfs, pos, bad = Path(path), [], [], []
@@ -40,6 +41,11 @@ def read_export(path: str | Path, columns: list = SOURCES['raw.csv']) -> Part:
     df = pd.concat(dfs, ignore_index=True)
     return Part(path.name, df, pd.concat(pos, ignore_index=True), pd.concat(bad, ignore_index=True), sha256(path))
 
+def _text(df: pd.DataFrame) -> pd.DataFrame:
+    "Every value as a string, missing ones as `''`: the raw form every source is joined and standardised in."
+    return df.astype(object).where(df.notna(), '').astype(str)
+
+# %% ../../nbs/3_prepare/36_ingest.ipynb #11bcd166
 def pull_billing(db: str | Path) -> Part:
     "The billing table, pulled in full through SQLAlchemy, as a `Part`."
     from mlops_lab.prepare.database import engine, positions, pull
@@ -50,6 +56,11 @@ def pull_billing(db: str | Path) -> Part:
     return Part(Path(db).name, df, positions(df, 'billing', 'customer_id'), pd.DataFrame(columns=QUARANTINE),
                 _digest(df))
 
+def _digest(df: pd.DataFrame) -> str:
+    import hashlib
+    return hashlib.sha256(df.to_csv(index=False).encode()).hexdigest()
+
+# %% ../../nbs/3_prepare/36_ingest.ipynb #51a868f2
 def pull_support(records_file: str | Path, faults: str = '', page_size: int = 1000) -> tuple[Part, dict]:
     "Serve the support records with the CRM API on loopback (with `faults`), fetch them with the retrying client."
     from mlops_lab.prepare.api import Policy, crm_app, fetch, serve
@@ -61,14 +72,6 @@ def pull_support(records_file: str | Path, faults: str = '', page_size: int = 10
     stats = {'pages': max(p for p, _, _ in got.attempts), 'requests': len(got.attempts),
              'retried': [f'page {p}: {o}' for p, _, o in got.attempts if o != 'ok']}
     return Part('support API', df, pd.Series(got.position), pd.DataFrame(columns=QUARANTINE), _digest(df)), stats
-
-def _text(df: pd.DataFrame) -> pd.DataFrame:
-    "Every value as a string, missing ones as `''`: the raw form every source is joined and standardised in."
-    return df.astype(object).where(df.notna(), '').astype(str)
-
-def _digest(df: pd.DataFrame) -> str:
-    import hashlib
-    return hashlib.sha256(df.to_csv(index=False).encode()).hexdigest()
 
 # %% ../../nbs/3_prepare/36_ingest.ipynb #2e0452c9
 def join(export: Part, *others: Part) -> tuple[pd.DataFrame, list, dict]:
@@ -125,9 +128,9 @@ def violations(df: pd.DataFrame, problems: pd.Series) -> pd.Series:
 
 # %% ../../nbs/3_prepare/36_ingest.ipynb #4b05fecd
 def duplicates(df: pd.DataFrame, ok: pd.Series, key: str = 'customer_id') -> pd.Series:
-    "For valid rows (`ok`) whose `key` was seen earlier, the reason naming the first one's position; else ''."
+    "For valid rows (`ok`) whose `key` a valid row before them has, the reason naming that first valid row; else ''."
     first = df[ok].drop_duplicates(key).set_index(key).position
-    dup = ok & df[key].duplicated() & df[key].isin(first.index)
+    dup = ok & df[key].where(ok).duplicated()  # invalid rows do not count: the first *valid* copy is kept
     out = pd.Series('', index=df.index)
     out[dup] = [f'{key}: duplicate of {first[k]}' for k in df.loc[dup, key]]
     return out

@@ -19,8 +19,13 @@ __all__ = ['T0', 'SENSORS', 'readings', 'reading_schema', 'Collector', 'mosquitt
 # %% ../../nbs/3_prepare/34_iot.ipynb #60562ebf
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 
-def readings(n: int = 1000, sensors: int = 4, every: float = 1.0, seed: int = 0, bad: float = 0.02,
-             resend: float = 0.01) -> list[bytes]:
+def readings(n: int = 1000,  # number of readings
+             sensors: int = 4,  # devices, sending in turn
+             every: float = 1.0,  # seconds between two readings of one device
+             seed: int = 0,  # seed of the random draws
+             bad: float = 0.02,  # share of broken messages (out of range, a field missing, not a number, not JSON)
+             resend: float = 0.01,  # share of messages sent twice
+            ) -> list[bytes]:  # the payloads, in sending order
     "MQTT payloads (JSON bytes) of `n` readings from `sensors` devices, with `bad` broken and `resend` sent twice."
     rng = np.random.default_rng(seed)
     out = []
@@ -38,7 +43,7 @@ def readings(n: int = 1000, sensors: int = 4, every: float = 1.0, seed: int = 0,
         if rng.uniform() < resend: out.append(p)
     return out
 
-# %% ../../nbs/3_prepare/34_iot.ipynb #7c8cf1d2
+# %% ../../nbs/3_prepare/34_iot.ipynb #8260bac3
 SENSORS = [f's{i:02d}' for i in range(100)]
 
 def reading_schema() -> pa.DataFrameSchema:
@@ -52,6 +57,7 @@ def reading_schema() -> pa.DataFrameSchema:
         'humidity': pa.Column(float, pa.Check.in_range(0, 100)),
     }, coerce=True, strict='filter', name='reading_v1')
 
+# %% ../../nbs/3_prepare/34_iot.ipynb #7c8cf1d2
 class Collector:
     "Validate, de-duplicate and window sensor readings; every message ends up accepted, duplicate or quarantined."
     def __init__(self, window: float = 60.0, batch: int = 500):
@@ -122,6 +128,7 @@ def mosquitto() -> str | None:
     "Path of the Mosquitto broker executable, or None."
     return shutil.which('mosquitto') or next((p for p in ('/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto') if Path(p).exists()), None)
 
+# %% ../../nbs/3_prepare/34_iot.ipynb #8f1519e6
 def _group(name):
     import grp
     try: return grp.getgrnam(name)
@@ -166,7 +173,12 @@ class Broker:
     def __exit__(self, *a): self.stop()
 
 # %% ../../nbs/3_prepare/34_iot.ipynb #d884c0ef
-def client(client_id: str, port: int, on_message=None, topic: str | None = None, host: str = '127.0.0.1'):
+def client(client_id: str,  # fixed, so that the broker keeps the session while the client is away
+           port: int,  # the broker's port
+           on_message=None,  # called with each message's payload (bytes); None for a publisher
+           topic: str | None = None,  # subscribed with QoS 1 on every (re)connect; None: no subscription
+           host: str = '127.0.0.1',  # the broker's host
+          ):  # `(client, connected event)`; the event is clear while the connection is down
     "A connected paho client with a persistent session that reconnects by itself: `(client, connected event)`."
     import paho.mqtt.client as mqtt
     up = threading.Event()
@@ -182,12 +194,24 @@ def client(client_id: str, port: int, on_message=None, topic: str | None = None,
     if not up.wait(10): raise TimeoutError(f'MQTT client {client_id!r} could not connect to {host}:{port}')
     return c, up
 
-def subscribe(col: Collector, port: int, topic: str = 'lab/sensors', client_id: str = 'lab-ingest'):
+# %% ../../nbs/3_prepare/34_iot.ipynb #5109ef1f
+def subscribe(col: Collector,  # where every message goes
+              port: int,  # the broker's port
+              topic: str = 'lab/sensors',  # the topic the sensors publish to
+              client_id: str = 'lab-ingest',  # the ingestion service's fixed id (its persistent session)
+             ):  # the running paho client; stop it with `loop_stop()` and `disconnect()`
     "Feed `col` from `topic` with QoS 1 and a persistent session; returns the running client."
     return client(client_id, port, on_message=col.add, topic=topic)[0]
 
-def publish(payloads: list[bytes], port: int, topic: str = 'lab/sensors', client_id: str = 'lab-sensors',
-            inflight: int = 1000, timeout: float = 30, on_half=None) -> list[int]:
+# %% ../../nbs/3_prepare/34_iot.ipynb #0afa733d
+def publish(payloads: list[bytes],  # the messages, sent in order
+            port: int,  # the broker's port
+            topic: str = 'lab/sensors',  # the topic to publish to
+            client_id: str = 'lab-sensors',  # the publisher's client id
+            inflight: int = 1000,  # most messages sent but not yet acknowledged
+            timeout: float = 30,  # seconds to wait for an acknowledgement, or for the broker to come back
+            on_half=None,  # called once, halfway through (the restart experiment); or None
+           ) -> list[int]:  # the indices of the payloads the broker acknowledged
     "Publish with QoS 1, at most `inflight` unacknowledged; returns the indices the broker acknowledged."
     import paho.mqtt.client as mqtt
     c, up = client(client_id, port)
@@ -213,11 +237,13 @@ def publish(payloads: list[bytes], port: int, topic: str = 'lab/sensors', client
         c.loop_stop(); c.disconnect()
     return acked
 
+# %% ../../nbs/3_prepare/34_iot.ipynb #ee38b3fd
 def reading_id(payload: bytes) -> str | None:
     "The reading id in a payload, or None if it is not a JSON object with an id."
     try: return json.loads(payload).get('id')
     except (ValueError, AttributeError): return None
 
+# %% ../../nbs/3_prepare/34_iot.ipynb #0bd8f7ba
 def drain(col: Collector, payloads: list[bytes], timeout: float = 30) -> bool:
     "Wait until `col` has seen every reading id in `payloads` and as many messages (or `timeout` s); whether it did."
     want, deadline = {reading_id(p) for p in payloads} - {None}, time.monotonic() + timeout

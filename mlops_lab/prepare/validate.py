@@ -15,20 +15,23 @@ __all__ = ['MAX_FIELD', 'QUARANTINE', 'slug', 'is_text', 'texts', 'tidy', 'Schem
            'quarantine', 'by_position', 'Unaccounted', 'reconcile', 'validate']
 
 # %% ../../nbs/3_prepare/30_validate.ipynb #ede22e51
-MAX_FIELD = 10_000  # characters; a longer field is a broken export, not data
-
 def slug(s: str) -> str:
     "Lower case, drop '(...)' remarks, join words with '-': `' Bank transfer (automatic)'` -> `'bank-transfer'`."
     s = re.sub(r'\(.*?\)', ' ', s.lower())
     return re.sub(r'[^a-z0-9]+', '-', s).strip('-')
 
+# %% ../../nbs/3_prepare/30_validate.ipynb #91668a02
 def is_text(dtype) -> bool:
     "Whether a pandera column dtype holds text (so `'none'` is a value there, not a missing one)."
     return str(dtype) in ('str', 'string', 'object')
 
+# %% ../../nbs/3_prepare/30_validate.ipynb #bfb7ba93
 def texts(s: pd.Series) -> str | None:
     "All values of `s` joined by NUL if they are all strings (one C-level pass), else None."
     return '\x00'.join(s) if s.dtype == object and pd.api.types.infer_dtype(s, skipna=False) in ('string', 'empty') else None
+
+# %% ../../nbs/3_prepare/30_validate.ipynb #260802c6
+MAX_FIELD = 10_000  # characters; a longer field is a broken export, not data
 
 def _edge_space(joined: str) -> bool:
     "Whether any value in NUL-joined text starts or ends with whitespace (substring tests: fast)."
@@ -59,6 +62,7 @@ def tidy(df: pd.DataFrame, schema: pa.DataFrameSchema) -> tuple[pd.DataFrame, pd
 class SchemaMismatch(ValueError):
     "The data cannot be checked at all against the schema (a column missing, a type no row can take)."
 
+# %% ../../nbs/3_prepare/30_validate.ipynb #f005183b
 def _reason(col, check, val) -> str:
     if check == 'not_nullable': return f'{col}: missing'
     if str(check).startswith(('coerce_dtype', 'dtype(')): return f"{col}: not {re.sub(r'[^a-z0-9]', '', str(check).split('(', 1)[1])} ({val!r})"
@@ -118,8 +122,6 @@ def _check(df, schema, passes):
     raise SchemaMismatch(f'{schema.name or "schema"}: rows still failing after {passes} passes')
 
 # %% ../../nbs/3_prepare/30_validate.ipynb #11a913a7
-QUARANTINE = ['source', 'position', 'reason', 'raw']
-
 def raw_record(fields, limit: int = 500) -> str:
     "Fields as one CSV record (quoted where needed), cut to `limit` characters: the raw row a quarantine keeps."
     buf = io.StringIO()
@@ -127,7 +129,14 @@ def raw_record(fields, limit: int = 500) -> str:
     s = buf.getvalue()
     return s if len(s) <= limit else s[:limit] + f'... ({len(s)} chars)'
 
-def quarantine(raw: pd.DataFrame, reasons: pd.Series, source: str, position: pd.Series) -> pd.DataFrame:
+# %% ../../nbs/3_prepare/30_validate.ipynb #f9a24f93
+QUARANTINE = ['source', 'position', 'reason', 'raw']
+
+def quarantine(raw: pd.DataFrame,  # the batch as it arrived
+               reasons: pd.Series,  # index of each failing row -> its reasons (a list, or one string)
+               source: str,  # where the rows came from, e.g. a file name
+               position: pd.Series,  # where each row of `raw` is in the source (same index)
+              ) -> pd.DataFrame:  # one entry per failing row, with the columns `QUARANTINE`
     "Quarantine entries for the rows of `raw` named in `reasons` (index -> reason list or str)."
     if len(reasons) == 0: return pd.DataFrame(columns=QUARANTINE)
     idx = reasons.index
@@ -135,14 +144,21 @@ def quarantine(raw: pd.DataFrame, reasons: pd.Series, source: str, position: pd.
     return pd.DataFrame({'source': source, 'position': position.loc[idx].astype(str).values,
                          'reason': why.values, 'raw': [raw_record(v) for v in raw.loc[idx].itertuples(index=False)]})
 
+# %% ../../nbs/3_prepare/30_validate.ipynb #2d525d66
 def by_position(q: pd.DataFrame) -> pd.DataFrame:
     "Quarantine entries in source order: a stable sort on the number that ends each position (`record 12`, `page 3 #4`)."
     return q.sort_values('position', key=lambda p: p.str.extract(r'(\d+)$')[0].astype(float), kind='stable', ignore_index=True)
 
+# %% ../../nbs/3_prepare/30_validate.ipynb #c7304845
 class Unaccounted(ValueError):
     "Rows were lost or invented between reading a source and writing it out."
 
-def reconcile(source: str, read: int, accepted: int, quarantined: int) -> dict:
+# %% ../../nbs/3_prepare/30_validate.ipynb #46bcdf45
+def reconcile(source: str,  # names the source in the counts and in the error
+              read: int,  # rows read from it
+              accepted: int,  # rows that passed validation
+              quarantined: int,  # rows sent to the quarantine
+             ) -> dict:  # the four values: one line of the ingestion report
     "The per-source row count; raises `Unaccounted` if `read != accepted + quarantined` (a row was lost or invented)."
     out = {'source': source, 'read': read, 'accepted': accepted, 'quarantined': quarantined}
     if read != accepted + quarantined:
@@ -151,7 +167,11 @@ def reconcile(source: str, read: int, accepted: int, quarantined: int) -> dict:
     return out
 
 # %% ../../nbs/3_prepare/30_validate.ipynb #8f60394e
-def validate(raw: pd.DataFrame, schema: pa.DataFrameSchema, source: str, position: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
+def validate(raw: pd.DataFrame,  # one batch of raw rows (strings, or the types a reader keeps)
+             schema: pa.DataFrameSchema,  # the declared schema, with `coerce=True`
+             source: str,  # where the rows came from, for the quarantine entries
+             position: pd.Series,  # where each row is in the source (same index as `raw`)
+            ) -> tuple[pd.DataFrame, pd.DataFrame]:  # `(typed accepted rows, quarantine entries)`
     "Tidy and check one batch: `(typed accepted rows, quarantine entries)`; together they hold every row of `raw`."
     df, long = tidy(raw, schema)
     good, why = check_rows(df, schema)
