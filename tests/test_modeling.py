@@ -38,7 +38,7 @@ def test_no_step_sees_validation_rows_in_cv(run):
     from sklearn.pipeline import Pipeline
     pipe = Pipeline([('spy', Spy()), ('model', train.model_pipeline(features.preprocessor(), train.candidates()['logreg']))])
     SEEN.clear()
-    train.cv_auc(pipe, X, y, folds=4, seed=7)
+    train.cv_score(pipe, X, y, folds=4, seed=7)
     folds = list(StratifiedKFold(4, shuffle=True, random_state=7).split(X, y))
     assert len(SEEN) == 4
     for seen, (fit_rows, val_rows) in zip(SEEN, folds):
@@ -121,22 +121,73 @@ def test_byod_on_ugly_csv(tmp_path):
     path = tmp_path / 'ugly.csv'
     path.write_text('\n'.join(lines) + '\n')
     run = tmp_path / 'run'
-    r = byod.stage(run, byod_path=str(path), byod_target='price', byod_drop='', cv_folds=3)
+    r = byod.stage(run, byod_path=str(path), byod_target='price', byod_drop='', cv_folds=3, byod_bootstrap=50)
     kinds = {s['column']: s['kind'] for s in r['schema']}
     assert kinds == {'ID': 'id', 'size': 'numeric', 'floor': 'numeric', 'built': 'date', 'kind': 'categorical',
                      'note': 'id', 'price': 'target'}
-    assert r['task'] == 'regression' and r['rows_without_target'] == 1
-    assert r['scores_mean_std']['model']['r2'][0] > 0.6 > r['scores_mean_std']['baseline']['r2'][0]
+    assert r['task'] == 'regression' and r['rows_without_target'] == 1 and 'ID' not in r['features']
+    sel = r['selection']
+    assert list(sel['models']) == ['mean', 'ridge', 'rf', 'hgb'] and sel['selected'] != 'mean'
+    assert sel['over_baseline']['mean'] > 0 and sel['over_baseline']['over'] == 'mean'
+    won = r['holdout'][sel['selected']]
+    assert won['scores']['r2'] > 0.6 > r['holdout']['mean']['scores']['r2']
+    assert won['intervals']['rmse'][0] <= won['scores']['rmse'] <= won['intervals']['rmse'][1]
     model = joblib.load(run / 'byod_model.joblib')
     assert type(model).__name__ == 'TransformedTargetRegressor'  # skewed, non-negative target: log scale
+    # the ONNX export answers in dollars, as scikit-learn does
+    from mlops_lab.deploy.onnx import feeds, session
+    X = byod.prepare(byod.read_table(path), pd.DataFrame(r['schema'])).head(40)
+    num = [c for c in X if X[c].dtype.kind in 'f']
+    got = session((run / 'byod.onnx').read_bytes()).run(None, feeds(X, num, [c for c in X if c not in num]))[0].ravel()
+    assert np.abs(got / model.predict(X) - 1).max() < 1e-4 and r['onnx']['max_rel_diff'] < 1e-4
+    card = (run / 'byod_card.md').read_text()
+    for section in ('## Intended use', '## Data', '## Model', '## Metrics', '## Limits'): assert section in card
+    assert 'ID (id)' in card and 'note (id)' in card  # what was left out, by name
 
 
-def test_byod_classification_and_errors(tmp_path):
-    r = byod.stage(tmp_path, cv_folds=3)  # the shipped churn sample
-    assert r['task'] == 'classification' and r['positive_class'] == 'Yes'
-    assert r['scores_mean_std']['model']['roc_auc'][0] > 0.7
+def test_byod_classification_tuned_balanced_and_tracked(tmp_path):
+    run = tmp_path / 'run'
+    r = byod.stage(run, cv_folds=3, byod_balance='class weights', byod_trials=2, byod_bootstrap=50)  # the shipped churn sample
+    assert r['task'] == 'classification' and r['positive_class'] == 'Yes' and r['kind'] == 'binary'
+    sel = r['selection']
+    assert list(sel['models']) == ['majority', 'logreg', 'rf', 'hgb'] and sel['metric'] == 'roc_auc'
+    assert sel['models']['majority']['mean'] == 0.5 and sel['models'][sel['selected']]['mean'] > 0.7
+    assert r['refined']['balance'] == 'class weights' and r['refined']['trials'] == 2
+    model = joblib.load(run / 'byod_model.joblib')
+    assert model.named_steps['model'].class_weight == 'balanced'
+    won = r['holdout'][sel['selected']]
+    assert won['scores']['roc_auc'] > 0.7 and won['intervals']['roc_auc'][0] <= won['scores']['roc_auc'] <= won['intervals']['roc_auc'][1]
+    assert r['onnx']['max_abs_diff'] < 1e-4 and r['onnx']['same_labels'] > 0.99
+    from mlflow.tracking import MlflowClient
+    c = MlflowClient(r['tracking']['tracking_uri'])
+    got = c.get_run(r['tracking']['run_id'])
+    assert r['tracking']['experiment'] == 'byod' and got.data.params['selected'] == sel['selected']
+    assert got.data.metrics['test_roc_auc'] == won['scores']['roc_auc']
+    assert {'byod_card.md', 'byod.onnx', 'byod.png'} <= {a.path for a in c.list_artifacts(got.info.run_id)}
+
+
+def test_byod_smote_model_is_served_without_the_sampler(tmp_path):
+    r = byod.stage(tmp_path, cv_folds=3, byod_models='logreg', byod_balance='SMOTE', byod_bootstrap=20)
+    model = joblib.load(tmp_path / 'byod_model.joblib')
+    assert r['refined']['balance'] == 'SMOTE' and [n for n, _ in model.steps] == ['columns', 'model']
+    assert r['onnx']['max_abs_diff'] < 1e-4
+
+
+def test_byod_ugly_inputs_get_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match='no such file'): byod.stage(tmp_path, byod_path='nope.csv')
-    with pytest.raises(KeyError, match='target column'): byod.stage(tmp_path, byod_target='nope')
+    with pytest.raises(KeyError, match="target column 'nope' not in the file"): byod.stage(tmp_path, byod_target='nope')
+    one = tmp_path / 'one.csv'
+    one.write_text('x,y\n' + ''.join(f'{i},yes\n' for i in range(30)) + '31,no\n')
+    with pytest.raises(ValueError, match=r"target 'y' has one usable class only: \{'yes': 30\} \(set aside: \{'no': 1\}\)"):
+        byod.stage(tmp_path, byod_path=str(one), byod_target='y', byod_drop='')
+    ids = tmp_path / 'ids.csv'
+    ids.write_text('customer_id,note,y\n' + ''.join(f'{1000 + i},text {i},{i % 2}\n' for i in range(40)))
+    with pytest.raises(ValueError, match=r'no usable feature columns: customer_id \(id\), note \(id\)'):
+        byod.stage(tmp_path, byod_path=str(ids), byod_target='y', byod_drop='')
+    with pytest.raises(ValueError, match="balance must be one of"):
+        byod.stage(tmp_path, byod_balance='oversample', byod_models='logreg', cv_folds=3)
+    with pytest.raises(ValueError, match=r"unknown model\(s\) \['ridge'\]"):
+        byod.stage(tmp_path, byod_models='ridge', cv_folds=3)
 
 
 def test_interpret_finds_documented_drivers(run):

@@ -18,12 +18,28 @@ from ..prepare.features import inputs
 __all__ = ['to_onnx', 'feeds', 'session', 'onnx_proba', 'agreement', 'latency', 'stage']
 
 # %% ../../nbs/6_deploy/60_onnx.ipynb #3f2dc1a0
+def _log_target(scope, operator, container):
+    "skl2onnx converter of a `TransformedTargetRegressor` learning log(1 + y): the inner model's output, then exp(z) - 1."
+    from skl2onnx.algebra.onnx_ops import OnnxExp, OnnxSub
+    from skl2onnx.algebra.onnx_operator import OnnxSubEstimator
+    op, v = operator.raw_operator, container.target_opset
+    if op.func is not np.log1p or op.inverse_func is not np.expm1:
+        raise NotImplementedError(f'only the log1p/expm1 target transform converts to ONNX, not {op.func} / {op.inverse_func}')
+    inner = OnnxSubEstimator(op.regressor_, *operator.inputs, op_version=v)
+    OnnxSub(OnnxExp(inner, op_version=v), np.array([1], dtype=np.float32), op_version=v,
+            output_names=operator.outputs[:1]).add_to(scope, container)
+
 def to_onnx(pipe, numeric: list = NUMERIC, categorical: list = CATEGORICAL) -> bytes:
-    "The fitted churn pipeline as a serialised ONNX model: one float input per numeric column, one string input per category."
-    from skl2onnx import to_onnx as convert
+    "A fitted pipeline as a serialised ONNX model: one float input per numeric column, one string input per category."
+    from sklearn.base import is_classifier
+    from sklearn.compose import TransformedTargetRegressor
+    from skl2onnx import to_onnx as convert, update_registered_converter
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+    def one_output(operator): operator.outputs[0].type = FloatTensorType([None, 1])
+    update_registered_converter(TransformedTargetRegressor, 'MlopsLabLogTarget', one_output, _log_target)
     types = [(c, FloatTensorType([None, 1])) for c in numeric] + [(c, StringTensorType([None, 1])) for c in categorical]
-    onx = convert(pipe, initial_types=types, options={id(pipe): {'zipmap': False}})
+    # a classifier returns labels and a plain probability matrix (no ZipMap of dicts); a regressor its predictions
+    onx = convert(pipe, initial_types=types, options={id(pipe): {'zipmap': False}} if is_classifier(pipe) else None)
     # skl2onnx lists the opsets in set order, which follows Python's per-process string hashing:
     # sort them, so the same pipeline always gives the same bytes (and the same checksum)
     imports = sorted(onx.opset_import, key=lambda o: o.domain)
@@ -33,9 +49,12 @@ def to_onnx(pipe, numeric: list = NUMERIC, categorical: list = CATEGORICAL) -> b
 
 # %% ../../nbs/6_deploy/60_onnx.ipynb #ec3afbcb
 def feeds(df: pd.DataFrame, numeric: list = NUMERIC, categorical: list = CATEGORICAL) -> dict:
-    "ONNX Runtime inputs for the rows of `df`: float32 and string columns of shape (n, 1)."
-    X = inputs(df)
-    return {**{c: X[[c]].to_numpy(np.float32) for c in numeric}, **{c: X[[c]].to_numpy().astype(object) for c in categorical}}
+    "ONNX Runtime inputs for the rows of `df`: float32 and string columns of shape (n, 1), `'missing'` for a blank category."
+    lacking = [c for c in numeric + categorical if c not in df]
+    if lacking: raise KeyError(f'table lacks model input(s) {lacking}')
+    cat = df[categorical].astype(object)
+    return {**{c: df[[c]].to_numpy(np.float32) for c in numeric},
+            **{c: cat[[c]].where(cat[[c]].notna(), 'missing').to_numpy() for c in categorical}}
 
 # %% ../../nbs/6_deploy/60_onnx.ipynb #ebd1f428
 def session(model_bytes: bytes):

@@ -46,13 +46,15 @@ def bootstrap(y,  # true 0/1 labels
               n: int = 500,  # resamples (a resample with one class only is skipped)
               seed: int = 0,  # seed of the resampling
               level: float = 0.95,  # coverage of the interval
+              scorer=None,  # `scorer(y, predictions) -> dict` instead of `scores` (e.g. regression errors)
              ) -> dict:  # metric name -> [low, high], rounded to 4 decimals
-    "Percentile bootstrap interval `[low, high]` of each metric in `scores`, over `n` resamples."
+    "Percentile bootstrap interval `[low, high]` of each metric in `scores` (or `scorer`), over `n` resamples."
     y, proba = np.asarray(y), np.asarray(proba)
     rng = np.random.default_rng(seed)
     draws = []
     for _ in range(n):
         i = rng.integers(0, len(y), len(y))
+        if scorer is not None: draws.append(scorer(y[i], proba[i])); continue
         if y[i].min() == y[i].max(): continue  # a resample with one class has no ROC-AUC
         draws.append(scores(y[i], proba[i], threshold, C))
     d = pd.DataFrame(draws)

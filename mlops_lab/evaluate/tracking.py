@@ -11,7 +11,7 @@ from ..core import read_json, sha256, write_json
 from ..stages import need
 
 # %% auto #0
-__all__ = ['SKOPS_TRUSTED', 'mlflow_store', 'run_record', 'log_run', 'stage']
+__all__ = ['SKOPS_TRUSTED', 'mlflow_store', 'run_record', 'log_record', 'log_run', 'stage']
 
 # %% ../../nbs/5_evaluate/52_tracking.ipynb #2a01f3f9
 def mlflow_store(run_dir: str | Path, tracking_uri: str = '') -> tuple[str, str]:
@@ -40,32 +40,41 @@ def run_record(run_dir: Path) -> dict:
     return {'params': params, 'metrics': metrics, 'tags': tags, 'files': files, 'model': need(run_dir, 'model.joblib')}
 
 # %% ../../nbs/5_evaluate/52_tracking.ipynb #d76219cb
-# MLflow stores scikit-learn models with skops, which loads only types on its allow-list. These two are
+# MLflow stores scikit-learn models with skops, which loads only types on its allow-list. These three are
 # reviewed and trusted because the models are made by this pipeline, never downloaded: skops warns
-# that a *crafted* TreePredictor could index out of bounds at predict time.
-SKOPS_TRUSTED = ['numpy.dtype', 'sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor']
+# that a *crafted* TreePredictor (boosting) or Tree (random forest) could index out of bounds at predict time.
+SKOPS_TRUSTED = ['numpy.dtype', 'sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor', 'sklearn.tree._tree.Tree']
 
-def log_run(run_dir: str | Path, tracking_uri: str = '', experiment: str = 'churn') -> dict:
-    "Log a finished run folder to MLflow; return where it went (`tracking_uri`, `experiment_id`, `run_id`)."
+def log_record(rec: dict,  # `params`, `metrics`, `tags`, `files` to attach, `model` (a joblib file) and `example` (model inputs)
+               run_name: str,  # the MLflow run's name, e.g. the pipeline run folder's
+               tracking_uri: str,  # where MLflow stores runs (`mlflow_store`)
+               artifact_root: str = '',  # where a new experiment keeps its artifacts ('': MLflow's default)
+               experiment: str = 'churn',  # the MLflow experiment
+               trusted: list = SKOPS_TRUSTED,  # types skops may load beyond its defaults, reviewed for this model
+              ) -> dict:  # where it went: `tracking_uri`, `experiment`, `experiment_id`, `run_id`
+    "Log one record as an MLflow run with its fitted model (skops format); the churn and bring-your-own-data paths share it."
     import mlflow, mlflow.sklearn
-    run_dir = Path(run_dir)
-    uri, artifacts = mlflow_store(run_dir, tracking_uri)
-    rec = run_record(run_dir)
-    mlflow.set_tracking_uri(uri)
+    mlflow.set_tracking_uri(tracking_uri)
     exp = mlflow.get_experiment_by_name(experiment)
-    exp_id = exp.experiment_id if exp else mlflow.create_experiment(experiment, artifact_location=artifacts or None)
-    model = joblib.load(rec['model'])
-    example = pd.read_parquet(need(run_dir, 'test.parquet')).head(3)
-    from mlops_lab.prepare.features import inputs
-    with mlflow.start_run(experiment_id=exp_id, run_name=run_dir.name) as r:
+    exp_id = exp.experiment_id if exp else mlflow.create_experiment(experiment, artifact_location=artifact_root or None)
+    with mlflow.start_run(experiment_id=exp_id, run_name=run_name) as r:
         mlflow.log_params(rec['params'])
         mlflow.log_metrics(rec['metrics'])
         mlflow.set_tags(rec['tags'])
         for f in rec['files']: mlflow.log_artifact(str(f))
         # skops format: no arbitrary pickle code on load
-        mlflow.sklearn.log_model(model, name='model', input_example=inputs(example), skops_trusted_types=SKOPS_TRUSTED,
+        mlflow.sklearn.log_model(joblib.load(rec['model']), name='model', input_example=rec['example'], skops_trusted_types=trusted,
                                  pip_requirements=['scikit-learn', 'pandas', 'numpy'])  # explicit: no slow inference
-    return {'tracking_uri': uri, 'experiment': experiment, 'experiment_id': exp_id, 'run_id': r.info.run_id}
+    return {'tracking_uri': tracking_uri, 'experiment': experiment, 'experiment_id': exp_id, 'run_id': r.info.run_id}
+
+def log_run(run_dir: str | Path, tracking_uri: str = '', experiment: str = 'churn') -> dict:
+    "Log a finished run folder to MLflow; return where it went (`tracking_uri`, `experiment_id`, `run_id`)."
+    from mlops_lab.prepare.features import inputs
+    run_dir = Path(run_dir)
+    uri, artifacts = mlflow_store(run_dir, tracking_uri)
+    rec = run_record(run_dir)
+    rec['example'] = inputs(pd.read_parquet(need(run_dir, 'test.parquet')).head(3))
+    return log_record(rec, run_dir.name, uri, artifacts, experiment)
 
 # %% ../../nbs/5_evaluate/52_tracking.ipynb #6b59835d
 def stage(run_dir, tracking_uri: str = '', experiment: str = 'churn') -> dict:

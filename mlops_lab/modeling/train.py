@@ -9,10 +9,12 @@ import joblib
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.dummy import DummyClassifier
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.base import is_classifier
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor, RandomForestClassifier,
+                              RandomForestRegressor)
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from ..core import atomic, write_json
@@ -20,11 +22,17 @@ from ..stages import need
 from ..prepare.features import xy
 
 # %% auto #0
-__all__ = ['TREES', 'candidates', 'parse_models', 'model_pipeline', 'cv_auc', 'train', 'stage']
+__all__ = ['TREES', 'candidates', 'parse_models', 'model_pipeline', 'cv_score', 'train', 'stage']
 
 # %% ../../nbs/4_modeling/40_train.ipynb #6616275e
-def candidates(seed: int = 42) -> dict:
-    "The models we know how to train, by name."
+def candidates(seed: int = 42, task: str = 'classification') -> dict:
+    "The models we know how to train for `task` (classification or regression), by name; the baseline first."
+    if task == 'regression':
+        return {'mean': DummyRegressor(), 'ridge': Ridge(alpha=1.0),
+                'rf': RandomForestRegressor(n_estimators=200, min_samples_leaf=5, n_jobs=-1, random_state=seed),
+                'hgb': HistGradientBoostingRegressor(learning_rate=0.05, max_iter=200, max_leaf_nodes=15,
+                                                     l2_regularization=1.0, random_state=seed)}
+    if task != 'classification': raise ValueError(f'task must be classification or regression, got {task!r}')
     return {'majority': DummyClassifier(strategy='most_frequent'),
             'logreg': LogisticRegression(max_iter=2000),
             'rf': RandomForestClassifier(n_estimators=200, min_samples_leaf=5, n_jobs=-1, random_state=seed),
@@ -32,16 +40,16 @@ def candidates(seed: int = 42) -> dict:
                                                   l2_regularization=1.0, random_state=seed)}
 
 # %% ../../nbs/4_modeling/40_train.ipynb #488c8955
-def parse_models(models: str, seed: int = 42) -> dict:
-    "Pick candidates from a comma-separated list of names; `majority` is always included."
-    known = candidates(seed)
+def parse_models(models: str, seed: int = 42, task: str = 'classification') -> dict:
+    "Pick candidates from a comma-separated list of names; the baseline (`majority` or `mean`) is always included."
+    known = candidates(seed, task)
     names = [m.strip() for m in models.split(',') if m.strip()]
     unknown = [m for m in names if m not in known]
     if unknown: raise ValueError(f'unknown model(s) {unknown}; choose from {list(known)}')
-    return {n: known[n] for n in dict.fromkeys(['majority', *names])}
+    return {n: known[n] for n in dict.fromkeys([next(iter(known)), *names])}
 
 # %% ../../nbs/4_modeling/40_train.ipynb #3d26c25a
-TREES = (RandomForestClassifier, HistGradientBoostingClassifier)
+TREES = (RandomForestClassifier, HistGradientBoostingClassifier, RandomForestRegressor, HistGradientBoostingRegressor)
 
 def model_pipeline(pre, model) -> Pipeline:
     "Feature recipe + model, both unfitted copies; tree ensembles skip the scaling step."
@@ -51,15 +59,16 @@ def model_pipeline(pre, model) -> Pipeline:
     return p
 
 # %% ../../nbs/4_modeling/40_train.ipynb #80d42e24
-def cv_auc(pipe: Pipeline,  # an unfitted pipeline, e.g. from `model_pipeline`
-           X,  # model inputs
-           y,  # the 0/1 target
-           folds: int = 5,  # number of stratified folds
-           seed: int = 42,  # seed of the fold shuffle
-          ) -> np.ndarray:  # one ROC-AUC per fold
-    "ROC-AUC of `pipe` in each fold of a shuffled stratified k-fold."
-    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    return cross_val_score(pipe, X, y, cv=cv, scoring='roc_auc')
+def cv_score(pipe: Pipeline,  # an unfitted pipeline, e.g. from `model_pipeline`
+             X,  # model inputs
+             y,  # the target
+             folds: int = 5,  # number of folds (stratified for a classifier)
+             seed: int = 42,  # seed of the fold shuffle
+             scoring: str = 'roc_auc',  # a scikit-learn scorer name (greater is better: `neg_...` for errors)
+            ) -> np.ndarray:  # one score per fold
+    "`scoring` of `pipe` in each fold of a shuffled k-fold, stratified when `pipe` is a classifier."
+    cv = (StratifiedKFold if is_classifier(pipe) else KFold)(folds, shuffle=True, random_state=seed)
+    return cross_val_score(pipe, X, y, cv=cv, scoring=scoring)
 
 # %% ../../nbs/4_modeling/40_train.ipynb #cef77863
 def train(train_df: pd.DataFrame,  # the training split (model inputs and `churn`)
@@ -74,7 +83,7 @@ def train(train_df: pd.DataFrame,  # the training split (model inputs and `churn
     fitted, scores = {}, {}
     for name, model in parse_models(models, seed).items():
         pipe = model_pipeline(pre, model)
-        auc = cv_auc(pipe, X, y, cv_folds, seed)
+        auc = cv_score(pipe, X, y, cv_folds, seed)
         scores[name] = {'cv_roc_auc_mean': round(float(auc.mean()), 6), 'cv_roc_auc_std': round(float(auc.std()), 6),
                         'cv_roc_auc_folds': [round(float(a), 6) for a in auc]}
         fitted[name] = pipe.fit(X, y)

@@ -4,6 +4,7 @@
 
 # %% ../../nbs/4_modeling/42_tuning.ipynb #9a65f037
 from __future__ import annotations
+import time
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -53,8 +54,9 @@ class OptunaSearch(ClassifierMixin, BaseEstimator):
                  n_trials: int = 12,  # configurations to try
                  cv: int = 3,  # stratified folds scoring each configuration
                  seed: int = 42,  # seed of the folds and of the TPE sampler
+                 timeout: float | None = None,  # stop starting trials after this many seconds (None: no budget)
                 ):
-        self.estimator, self.family, self.n_trials, self.cv, self.seed = estimator, family, n_trials, cv, seed
+        self.estimator, self.family, self.n_trials, self.cv, self.seed, self.timeout = estimator, family, n_trials, cv, seed, timeout
 
     def fit(self, X, y):
         import optuna
@@ -64,7 +66,12 @@ class OptunaSearch(ClassifierMixin, BaseEstimator):
             est = clone(self.estimator).set_params(**suggest(trial, self.family))
             return cross_val_score(est, X, y, cv=cv, scoring='roc_auc').mean()
         self.study_ = optuna.create_study(direction='maximize', sampler=optuna.samplers.TPESampler(seed=self.seed))
-        self.study_.optimize(objective, n_trials=self.n_trials)
+        if self.timeout is None: self.study_.optimize(objective, n_trials=self.n_trials)
+        else:  # a budget: the first trial always runs, the others while time is left
+            t0 = time.monotonic()
+            self.study_.optimize(objective, n_trials=1)
+            left = self.timeout - (time.monotonic() - t0)
+            if self.n_trials > 1 and left > 0: self.study_.optimize(objective, n_trials=self.n_trials - 1, timeout=left)
         self.best_params_ = suggest(optuna.trial.FixedTrial(self.study_.best_params), self.family)
         self.best_score_ = self.study_.best_value
         self.best_estimator_ = clone(self.estimator).set_params(**self.best_params_).fit(X, y)
