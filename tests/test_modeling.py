@@ -141,7 +141,8 @@ def test_byod_on_ugly_csv(tmp_path):
     got = session((run / 'byod.onnx').read_bytes()).run(None, feeds(X, num, [c for c in X if c not in num]))[0].ravel()
     assert np.abs(got / model.predict(X) - 1).max() < 1e-4 and r['onnx']['max_rel_diff'] < 1e-4
     card = (run / 'byod_card.md').read_text()
-    for section in ('## Intended use', '## Data', '## Model', '## Metrics', '## Limits'): assert section in card
+    for section in ('## Intended use', '## Data', '## Model', '## Metrics', '## What drives it', '## Limits'): assert section in card
+    assert r['drivers'][0]['feature'] == 'size' and '- size: root_mean_squared_error worsens by' in card  # price follows size
     assert 'ID (id)' in card and 'note (id)' in card  # what was left out, by name
 
 

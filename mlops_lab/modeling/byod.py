@@ -19,8 +19,8 @@ from .train import cv_score, model_pipeline, parse_models
 
 # %% auto #0
 __all__ = ['METRICS', 'BALANCE', 'BYOD_TRUSTED', 'read_table', 'parse_numbers', 'infer_schema', 'prepare', 'task_of', 'labels',
-           'pipelines', 'select', 'refine', 'errors', 'classes', 'holdout', 'plot_holdout', 'fit_evaluate', 'card',
-           'servable', 'export_onnx', 'stage']
+           'pipelines', 'select', 'refine', 'errors', 'classes', 'holdout', 'plot_holdout', 'drivers', 'fit_evaluate',
+           'card', 'servable', 'export_onnx', 'stage']
 
 # %% ../../nbs/4_modeling/44_byod.ipynb #70ef8a55
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -226,8 +226,8 @@ def holdout(model,  # a fitted estimator
     return {'scores': f(y, pred), 'intervals': bootstrap(y, pred, None, n=n, seed=seed, scorer=f)}
 
 # %% ../../nbs/4_modeling/44_byod.ipynb #85d51950
-def plot_holdout(model, X: pd.DataFrame, y, kind: str):
-    "Confusion matrix (and ROC curve for two classes), or predicted against actual and residuals for a regression."
+def plot_holdout(model, X: pd.DataFrame, y, kind: str, positive: str = ''):
+    "Confusion matrix (and ROC curve for two classes, `positive` naming class 1), or predicted against actual and residuals for a regression."
     import matplotlib.pyplot as plt
     from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
@@ -238,11 +238,27 @@ def plot_holdout(model, X: pd.DataFrame, y, kind: str):
         b.scatter(pred, np.asarray(y) - pred, s=6, alpha=0.5); b.axhline(0, color='k', lw=1)
         b.set_xlabel('predicted'); b.set_ylabel('residual'); b.set_title('residuals')
     else:
-        ConfusionMatrixDisplay.from_estimator(model, X, y, ax=a, colorbar=False); a.set_title('held-out rows')
+        names = [f'not {positive}', positive] if kind == 'binary' and positive else None
+        ConfusionMatrixDisplay.from_estimator(model, X, y, ax=a, colorbar=False, display_labels=names); a.set_title('held-out rows')
         if kind == 'binary': RocCurveDisplay.from_estimator(model, X, y, ax=b); b.plot([0, 1], [0, 1], 'k:', lw=1)
         else: b.axis('off')
     fig.tight_layout()
     return fig
+
+# %% ../../nbs/4_modeling/44_byod.ipynb #f27365ce
+def drivers(model,  # a fitted estimator
+            X: pd.DataFrame,  # held-out features
+            y,  # held-out target
+            kind: str,  # binary, multiclass or regression (the metric: `METRICS`)
+            n_repeats: int = 5,  # shuffles per column
+            seed: int = 42,  # seed of the shuffles
+           ) -> list:  # one dict per feature (`feature`, `drop_mean`, `drop_std`), the largest drop first
+    "Permutation importance of each input column on held-out rows: how much the selection metric worsens when it is shuffled."
+    from sklearn.inspection import permutation_importance
+    r = permutation_importance(model, X, y, scoring=METRICS[kind], n_repeats=n_repeats, random_state=seed)
+    out = [{'feature': c, 'drop_mean': round(float(m), 6), 'drop_std': round(float(s), 6)}
+           for c, m, s in zip(X.columns, r.importances_mean, r.importances_std)]
+    return sorted(out, key=lambda d: -d['drop_mean'])
 
 # %% ../../nbs/4_modeling/44_byod.ipynb #03710299
 def fit_evaluate(df: pd.DataFrame,  # the table as read (`read_table`): every value as text
@@ -279,7 +295,7 @@ def fit_evaluate(df: pd.DataFrame,  # the table as read (`read_table`): every va
     report = {'target': target, **info, 'rows': len(df), 'rows_used': len(y), 'train_rows': len(y_tr), 'test_rows': len(y_te),
               'features': list(X.columns), 'schema': schema.to_dict(orient='records'), 'selection': sel, 'refined': refined,
               'holdout': {sel['selected']: holdout(fitted, X_te, y_te, kind, n_boot, seed), sel['baseline']: holdout(base, X_te, y_te, kind, n_boot, seed)},
-              'kind': kind, 'cv_folds': folds, 'seed': seed}
+              'drivers': drivers(fitted, X_te, y_te, kind, seed=seed), 'kind': kind, 'cv_folds': folds, 'seed': seed}
     return fitted, report, (X_te, y_te)
 
 # %% ../../nbs/4_modeling/44_byod.ipynb #df731b97
@@ -310,6 +326,8 @@ def card(report: dict) -> str:
              + f" (paired folds). Imbalance remedy: {ref['balance']}.{tuned}", "",
              "## Metrics (held-out rows, 95% bootstrap intervals)",
              "| metric | value | interval | baseline |", "|---|---|---|---|", *[row(k) for k in h[win]['scores']], "",
+             f"## What drives it (permutation importance on the held-out rows)",
+             *[f"- {d['feature']}: {sel['metric']} worsens by {d['drop_mean']:.4g} (± {d['drop_std']:.4g}) when shuffled" for d in report['drivers'][:5]], "",
              "## Limits",
              "- The schema is inferred: a code stored as a number, or a leak of the target into a column, is not detected.",
              "- The held-out rows come from the same file: a later period or another source can score worse. Monitor input drift.",
@@ -374,7 +392,7 @@ def stage(run_dir,  # run folder for artifacts
     onnx_bytes, report['onnx'] = export_onnx(model, X_te, report['kind'])
     with atomic(run_dir / 'byod_model.joblib') as t: joblib.dump(model, t)
     with atomic(run_dir / 'byod.onnx') as t: t.write_bytes(onnx_bytes)
-    fig = plot_holdout(model, X_te, y_te, report['kind'])
+    fig = plot_holdout(model, X_te, y_te, report['kind'], report.get('positive_class', ''))
     with atomic(run_dir / 'byod.png') as t: fig.savefig(t, format='png', dpi=100)
     plt.close(fig)
     with atomic(run_dir / 'byod_card.md') as t: t.write_text(card(report))
