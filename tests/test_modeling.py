@@ -137,8 +137,7 @@ def test_byod_on_ugly_csv(tmp_path):
     # the ONNX export answers in dollars, as scikit-learn does
     from mlops_lab.deploy.onnx import feeds, session
     X = byod.prepare(byod.read_table(path), pd.DataFrame(r['schema'])).head(40)
-    num = [c for c in X if X[c].dtype.kind in 'f']
-    got = session((run / 'byod.onnx').read_bytes()).run(None, feeds(X, num, [c for c in X if c not in num]))[0].ravel()
+    got = session((run / 'byod.onnx').read_bytes()).run(None, feeds(X, *byod.routes(X)))[0].ravel()
     assert np.abs(got / model.predict(X) - 1).max() < 1e-4 and r['onnx']['max_rel_diff'] < 1e-4
     card = (run / 'byod_card.md').read_text()
     for section in ('## Intended use', '## Data', '## Model', '## Metrics', '## What drives it', '## Limits'): assert section in card

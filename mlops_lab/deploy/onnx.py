@@ -49,12 +49,9 @@ def to_onnx(pipe, numeric: list = NUMERIC, categorical: list = CATEGORICAL) -> b
 
 # %% ../../nbs/6_deploy/60_onnx.ipynb #ec3afbcb
 def feeds(df: pd.DataFrame, numeric: list = NUMERIC, categorical: list = CATEGORICAL) -> dict:
-    "ONNX Runtime inputs for the rows of `df`: float32 and string columns of shape (n, 1), `'missing'` for a blank category."
-    lacking = [c for c in numeric + categorical if c not in df]
-    if lacking: raise KeyError(f'table lacks model input(s) {lacking}')
-    cat = df[categorical].astype(object)
-    return {**{c: df[[c]].to_numpy(np.float32) for c in numeric},
-            **{c: cat[[c]].where(cat[[c]].notna(), 'missing').to_numpy() for c in categorical}}
+    "ONNX Runtime inputs for the rows of `df`: float32 and string columns of shape (n, 1)."
+    X = inputs(df, numeric, categorical)
+    return {**{c: X[[c]].to_numpy(np.float32) for c in numeric}, **{c: X[[c]].to_numpy().astype(object) for c in categorical}}
 
 # %% ../../nbs/6_deploy/60_onnx.ipynb #ebd1f428
 def session(model_bytes: bytes):

@@ -19,8 +19,8 @@ from .train import cv_score, model_pipeline, parse_models
 
 # %% auto #0
 __all__ = ['METRICS', 'BALANCE', 'BYOD_TRUSTED', 'read_table', 'parse_numbers', 'infer_schema', 'prepare', 'task_of', 'labels',
-           'pipelines', 'select', 'refine', 'errors', 'classes', 'holdout', 'plot_holdout', 'drivers', 'fit_evaluate',
-           'card', 'servable', 'export_onnx', 'stage']
+           'routes', 'pipelines', 'select', 'refine', 'errors', 'classes', 'holdout', 'plot_holdout', 'drivers',
+           'fit_evaluate', 'card', 'servable', 'export_onnx', 'stage']
 
 # %% ../../nbs/4_modeling/44_byod.ipynb #70ef8a55
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -129,6 +129,12 @@ def labels(df: pd.DataFrame,  # the table as read (`read_table`)
     return y, info
 
 # %% ../../nbs/4_modeling/44_byod.ipynb #029074ef
+def routes(X: pd.DataFrame) -> tuple[list, list]:
+    "`(numeric, categorical)` column names of prepared features, by dtype: the recipe's and the ONNX export's inputs."
+    num = [c for c in X if X[c].dtype.kind in 'fiu']
+    return num, [c for c in X if c not in num]
+
+# %% ../../nbs/4_modeling/44_byod.ipynb #7cda7a00
 def pipelines(X: pd.DataFrame,  # prepared features (`prepare`): numbers as floats, categories as strings
               task: str,  # classification or regression
               y=None,  # the target, to decide on a log transform (regression only)
@@ -136,8 +142,8 @@ def pipelines(X: pd.DataFrame,  # prepared features (`prepare`): numbers as floa
               seed: int = 42,  # seed of the random forest and the boosting
              ) -> dict:  # unfitted estimators by name, the baseline first
     "The lab's candidates for `task` in the feature recipe, columns routed by dtype; log(1 + y) for a skewed non-negative target."
-    num = [c for c in X if X[c].dtype.kind in 'fiu']
-    pre = preprocessor(numeric=num, categorical=[c for c in X if c not in num])
+    num, cat = routes(X)
+    pre = preprocessor(numeric=num, categorical=cat)
     names = models or ('logreg,rf,hgb' if task == 'classification' else 'ridge,rf,hgb')
     out = {n: model_pipeline(pre, m) for n, m in parse_models(names, seed, task).items()}
     if task == 'regression' and y is not None and (y >= 0).all() and y.skew() > 1:
@@ -156,17 +162,16 @@ def select(pipes: dict,  # unfitted candidates by name, the baseline first (`pip
           ) -> dict:  # metric, mean/std/folds per model, the selected one and its margins over the baseline and the runner-up
     "Cross-validate each candidate on the same folds; the best mean wins, with its paired margins."
     scoring = METRICS[kind]
-    sign = -1 if scoring.startswith('neg_') else 1  # report errors as positive numbers
-    folds_of = {n: sign * cv_score(p, X, y, folds, seed, scoring) for n, p in pipes.items()}
-    better = (lambda a: a) if sign == 1 else (lambda a: -a)
-    order = sorted(folds_of, key=lambda n: better(folds_of[n].mean()), reverse=True)
+    raw = {n: cv_score(p, X, y, folds, seed, scoring) for n, p in pipes.items()}  # greater is better
+    order = sorted(raw, key=lambda n: raw[n].mean(), reverse=True)
     best, base = order[0], next(iter(pipes))
     def margin(other):
-        d = better(folds_of[best] - folds_of[other])
+        d = raw[best] - raw[other]
         return {'over': other, 'mean': round(float(d.mean()), 6), 'std': round(float(d.std()), 6)}
+    sign = -1 if scoring.startswith('neg_') else 1  # errors are reported as positive numbers
     return {'metric': scoring.removeprefix('neg_'), 'folds': folds, 'selected': best, 'baseline': base,
             'models': {n: {'mean': round(float(s.mean()), 6), 'std': round(float(s.std()), 6), 'folds': [round(float(v), 6) for v in s]}
-                       for n, s in folds_of.items()},
+                       for n, s in ((n, sign * r) for n, r in raw.items())},
             'over_baseline': margin(base), 'over_runner_up': margin(order[1]) if len(order) > 2 and order[1] != best else None}
 
 # %% ../../nbs/4_modeling/44_byod.ipynb #0de4738d
@@ -186,7 +191,7 @@ def refine(pipes: dict,  # the candidates (`pipelines`)
     from mlops_lab.modeling.tuning import OptunaSearch
     if balance not in BALANCE: raise ValueError(f'balance must be one of {list(BALANCE)}, got {balance!r}')
     est, done = pipes[family], {'balance': balance}
-    fixed = family in ('majority', 'mean')  # a baseline has nothing to balance or tune
+    fixed = family == next(iter(pipes))  # the baseline has nothing to balance or tune
     if balance != 'none' and not fixed:
         pre = est.named_steps['features']
         est = remedies(pre, family, np.array([[0, 1], [1, 0]]), seed)[balance]
@@ -345,8 +350,7 @@ def servable(model):
 def export_onnx(model, X: pd.DataFrame, kind: str) -> tuple[bytes, dict]:
     "The fitted model as ONNX bytes (`60_onnx`), and how far ONNX Runtime's answers on `X` are from scikit-learn's."
     from mlops_lab.deploy.onnx import feeds, session, to_onnx
-    num = [c for c in X if X[c].dtype.kind in 'fiu']
-    cat = [c for c in X if c not in num]
+    num, cat = routes(X)
     b = to_onnx(model, num, cat)
     out = session(b).run(None, feeds(X, num, cat))
     if kind == 'regression':

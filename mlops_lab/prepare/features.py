@@ -24,13 +24,13 @@ from ..data.schema import CATEGORICAL, DROP, NUMERIC, TARGET
 __all__ = ['SCALERS', 'inputs', 'xy', 'preprocessor', 'holdout_split', 'leakage', 'scaling_leak', 'stage']
 
 # %% ../../nbs/3_prepare/37_features.ipynb #39a33933
-def inputs(df: pd.DataFrame) -> pd.DataFrame:
+def inputs(df: pd.DataFrame, numeric: list = NUMERIC, categorical: list = CATEGORICAL) -> pd.DataFrame:
     "The model's input columns: numbers as floats, categories as strings with `'missing'` for a blank."
-    lacking = [c for c in NUMERIC + CATEGORICAL if c not in df]
+    lacking = [c for c in numeric + categorical if c not in df]
     if lacking: raise KeyError(f'table lacks column(s) {lacking}')
-    X = df[NUMERIC + CATEGORICAL].copy()
-    X[NUMERIC] = X[NUMERIC].astype(float)
-    X[CATEGORICAL] = X[CATEGORICAL].astype(object).where(X[CATEGORICAL].notna(), 'missing')
+    X = df[numeric + categorical].copy()
+    X[numeric] = X[numeric].astype(float)
+    X[categorical] = X[categorical].astype(object).where(X[categorical].notna(), 'missing')
     return X
 
 # %% ../../nbs/3_prepare/37_features.ipynb #13169095
