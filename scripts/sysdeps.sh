@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System services the lab runs for real: Mosquitto (the MQTT broker of 34_iot), the PostgreSQL
-# server binaries (the database tests start their own server on loopback), and Fashion-MNIST's IDX
+# server binaries (the database tests start their own server on loopback), Prometheus (scrapes the
+# model server of 71_serve in its test; promtool checks alerting rules), and Fashion-MNIST's IDX
 # files (Debian's dataset-fashion-mnist, for the vision labs), and Chromium (the docs site's browser test). Installs what is missing
 # from Debian's packages; does nothing when both are there. Called by `make setup`.
 set -euo pipefail
@@ -9,6 +10,7 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mos
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 [ -d /usr/share/datasets/fashion-mnist ] || need+=(dataset-fashion-mnist)
 [ -x /usr/bin/chromium ] || need+=(chromium)  # the docs site's browser test (headless)
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)  # scrapes the model server in tests/test_serve.py
 [ ${#need[@]} -eq 0 ] && exit 0  # (an install of postgresql may start a cluster on 5432; the lab uses its own)
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "error: please install ${need[*]} with your system's package manager" >&2; exit 1

@@ -1,0 +1,253 @@
+"""The registry and the model server for real: MLflow's registry on SQLite, `mlops-lab model` and `mlops-lab serve`
+as a user runs them (uvicorn on a free loopback port), and Debian's Prometheus scraping the server."""
+import contextlib, json, shutil, socket, subprocess, sys, threading, time
+from pathlib import Path
+import httpx
+import joblib
+import pandas as pd
+import pytest
+from conftest import ROOT, cli
+from mlops_lab.serve import registry as reg
+from mlops_lab.serve.server import read_log
+
+OK = {'customer_id': 'C000001', 'tenure_months': 3, 'contract': 'month-to-month', 'internet_service': 'fiber',
+      'payment_method': 'electronic-check', 'monthly_charges': 89.5, 'total_charges': 270.0, 'support_calls': 4, 'senior': 0}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+
+def wait_for(check, timeout: float, what: str):
+    "Call `check` until it returns something truthy (exceptions count as not yet); fail after `timeout` seconds."
+    end, last = time.monotonic() + timeout, None
+    while time.monotonic() < end:
+        try:
+            got = check()
+            if got: return got
+        except Exception as e: last = e
+        time.sleep(0.1)
+    raise AssertionError(f'{what}: not within {timeout}s (last error: {last!r})')
+
+
+@contextlib.contextmanager
+def serving(*args, ready: bool = True):
+    "`mlops-lab serve ARGS` on a free loopback port, as a user starts it; yields its base URL; stopped whatever happens."
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, '-m', 'mlops_lab', 'serve', '--port', str(port), *map(str, args)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f'http://127.0.0.1:{port}'
+    try:
+        wait_for(lambda: httpx.get(f'{url}/health').status_code == 200 or proc.poll() is not None, 60, 'the server answers /health')
+        assert proc.poll() is None, proc.stdout.read()
+        if ready: wait_for(lambda: httpx.get(f'{url}/ready').status_code == 200, 30, 'the server is ready')
+        yield url
+    finally:
+        proc.terminate()
+        try: proc.wait(10)
+        except subprocess.TimeoutExpired: proc.kill(); proc.wait()
+
+
+@pytest.fixture(scope='module')
+def store(smoke, tmp_path_factory):
+    "A scratch registry with two versions of the smoke run's model (v1 champion) and a worse one (v3, shuffled labels)."
+    run, _ = smoke
+    uri = f"sqlite:///{tmp_path_factory.mktemp('registry') / 'mlflow.db'}"
+    for _ in range(2): reg.register(run, reg.track(run, uri))
+    reg.promote(uri, '1', 'test')
+    worse = tmp_path_factory.mktemp('worse') / 'worse-run'
+    shutil.copytree(run, worse, ignore=shutil.ignore_patterns('candidates', 'bundle', '*.keras', 'vision.npz'))
+    from sklearn.base import clone
+    from mlops_lab.deploy.onnx import to_onnx
+    from mlops_lab.prepare.features import xy
+    model = clone(joblib.load(run / 'model.joblib'))
+    X, y = xy(pd.read_parquet(run / 'train.parquet'))
+    model.fit(X, y.sample(frac=1, random_state=0).to_numpy())  # labels shuffled: a model that learned nothing
+    joblib.dump(model, worse / 'model.joblib')
+    (worse / 'model.onnx').write_bytes(to_onnx(model))
+    assert reg.register(worse, reg.track(worse, uri)) == '3'
+    return uri
+
+
+def test_pipeline_run_registers_its_model(smoke):
+    "The pipeline's run ends with a registered version in the runs folder's store: the first one is champion."
+    run, _ = smoke
+    out = json.loads((run / 'registry.json').read_text())
+    uri = reg.lab_store(run.parent)
+    assert out['store'] == uri and out['aliases']['champion'] == out['version'] and out['role'] == 'champion'
+    v = reg.model_version(uri, out['version'])
+    assert v.tags['pipeline_run'] == run.name and v.tags['metric.roc_auc'].count('[') == 1
+    assert json.loads(v.tags['gate'])['passed']
+    r = cli('model', 'list', '--store', uri)
+    assert r.returncode == 0 and 'champion' in r.stdout, r.stdout + r.stderr
+
+
+def test_promotion_refusals_move_no_alias(store):
+    before = reg.aliases(store)
+    r = cli('model', 'promote', '3', '--store', store, '--actor', 'tester')  # the model that learned nothing
+    assert r.returncode == 1 and 'fails the promotion gate' in r.stderr and 'not_worse' in r.stderr, r.stdout + r.stderr
+    r = cli('model', 'promote', '42', '--store', store)
+    assert r.returncode == 1 and "no version '42'" in r.stderr, r.stderr
+    r = cli('model', 'promote', '1', '--store', store)
+    assert r.returncode == 1 and 'already the champion' in r.stderr, r.stderr
+    assert reg.aliases(store) == before
+    last = reg.history(store)[-1]
+    assert (last['action'], last['version'], last['actor']) == ('refused', '3', 'tester') and 'ROC-AUC' in last['reason']
+    gate = json.loads(reg.model_version(store, '3').tags['gate'])
+    assert not gate['checks']['not_worse']['passed'] and gate['checks']['onnx_agrees']['passed']
+
+
+def test_unreachable_store_is_a_clear_error(tmp_path):
+    r = cli('model', 'list', '--store', f'sqlite:///{tmp_path}/no/such/folder/mlflow.db')
+    assert r.returncode == 1 and 'cannot be reached' in r.stderr, r.stdout + r.stderr
+    (tmp_path / 'garbage.db').write_bytes(b'this is not a database' * 100)
+    r = cli('model', 'rollback', '--store', f'sqlite:///{tmp_path}/garbage.db')
+    assert r.returncode == 1 and 'cannot be reached' in r.stderr, r.stdout + r.stderr
+
+
+def test_server_answers_and_refuses_bad_input(store, tmp_path):
+    with serving('--store', store, '--log-dir', tmp_path / 'log') as url:
+        assert httpx.get(f'{url}/ready').json() == {'ready': True, 'version': '1'}
+        one = httpx.post(f'{url}/predict', json=OK)
+        assert one.status_code == 200 and one.json()['version'] == '1' and one.headers['x-model-version'] == '1'
+        assert 0 <= one.json()['churn_probability'] <= 1
+        many = httpx.post(f'{url}/predict', json={'records': [OK, {**OK, 'contract': 'two-year', 'tenure_months': 60}]}).json()
+        assert [p['version'] for p in many['predictions']] == ['1', '1']
+        info = httpx.get(f'{url}/model').json()
+        assert (info['version'], info['alias'], info['backend']) == ('1', 'champion', 'onnx') and 'metric.roc_auc' in info
+        bad = {'unknown category': ({**OK, 'contract': 'weekly'}, 'contract'),
+               'missing field': ({k: v for k, v in OK.items() if k != 'monthly_charges'}, 'monthly_charges'),
+               'extra field': ({**OK, 'colour': 'red'}, 'colour'),
+               'wrong type': ({**OK, 'support_calls': 'many'}, 'support_calls'),
+               'out of range': ({**OK, 'tenure_months': -1}, 'tenure_months'),
+               'fractional count': ({**OK, 'support_calls': 2.5}, 'support_calls'),
+               'overlong string': ({**OK, 'customer_id': 'x' * 65}, 'customer_id'),
+               'null where required': ({**OK, 'contract': None}, 'contract'),
+               'empty batch': ({'records': []}, 'records'),
+               'oversized batch': ({'records': [OK] * 1001}, 'records'),
+               'bad record in a batch': ({'records': [OK, {**OK, 'senior': 7}]}, 'senior'),
+               'not an object': ('just text', 'body')}
+        for case, (body, field) in bad.items():
+            r = httpx.post(f'{url}/predict', json=body)
+            assert r.status_code == 422, (case, r.status_code, r.text)
+            assert any(p['field'] == field for p in r.json()['detail']), (case, r.text)
+        raw = {'malformed JSON': b'{"tenure_months": 3,', 'NaN': json.dumps({**OK, 'monthly_charges': float('nan')}).encode(),
+               'Infinity': json.dumps({**OK, 'total_charges': float('inf')}).encode(), 'not UTF-8': b'\xff\xfe{}'}
+        for case, body in raw.items():
+            r = httpx.post(f'{url}/predict', content=body, headers={'content-type': 'application/json'})
+            assert r.status_code == 400 and 'not valid JSON' in r.json()['detail'][0]['problem'], (case, r.text)
+        r = httpx.post(f'{url}/predict', content=b'{"a": "' + b'x' * 1_100_000 + b'"}', headers={'content-type': 'application/json'})
+        assert r.status_code == 413 and 'over the limit' in r.json()['detail']
+        r = httpx.post(f'{url}/predict', content=iter([b'{"records": ', b'[]}']), headers={'content-type': 'application/json'})  # chunked
+        assert r.status_code == 411
+        metrics = httpx.get(f'{url}/metrics').text
+        assert 'mlops_requests_total{route="/predict",status="200",version="1"} 2.0' in metrics
+        assert 'mlops_errors_total{kind="invalid"} 12.0' in metrics and 'mlops_churn_probability_count{version="1"} 3.0' in metrics
+        assert 'mlops_model_loaded{backend="onnx",version="1"} 1.0' in metrics
+    log = read_log(tmp_path / 'log')
+    assert len(log) == 3 and set(log.version) == {'1'} and log.customer_id.iloc[0] == 'C000001'
+
+
+def test_backends_agree_over_http(store, smoke):
+    run, _ = smoke
+    rows = pd.read_parquet(run / 'test.parquet').head(300)
+    cols = ['tenure_months', 'contract', 'internet_service', 'payment_method', 'monthly_charges', 'total_charges', 'support_calls', 'senior']
+    records = json.loads(rows[cols].to_json(orient='records'))
+    got = {}
+    for backend in ('onnx', 'sklearn'):
+        with serving('--store', store, '--backend', backend) as url:
+            got[backend] = httpx.post(f'{url}/predict', json={'records': records}).json()['predictions']
+    assert max(abs(a['churn_probability'] - b['churn_probability']) for a, b in zip(got['onnx'], got['sklearn'])) < 1e-4
+    assert [a['act'] for a in got['onnx']] == [b['act'] for b in got['sklearn']]
+
+
+def test_alias_moves_reach_the_server_without_failing_a_request(store):
+    "Promotion and rollback while clients keep sending: every request answered, by the old version and then the new."
+    with serving('--store', store, '--poll', '0.3') as url:
+        seen, failures, stop = [], [], threading.Event()
+        def client():
+            with httpx.Client() as c:
+                while not stop.is_set():
+                    try:
+                        r = c.post(f'{url}/predict', json=OK)
+                        (seen if r.status_code == 200 else failures).append(r.json().get('version') if r.status_code == 200 else r.status_code)
+                    except Exception as e: failures.append(repr(e))
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        for t in threads: t.start()
+        try:
+            time.sleep(1)
+            assert cli('model', 'promote', '2', '--store', store, '--actor', 'ci').returncode == 0
+            wait_for(lambda: seen and seen[-1] == '2', 30, 'version 2 answers after the promotion')
+            time.sleep(0.5)
+            r = cli('model', 'rollback', '--store', store, '--actor', 'ci', '--reason', 'drill')
+            assert r.returncode == 0, r.stderr
+            wait_for(lambda: seen[-1] == '1', 30, 'version 1 answers after the rollback')
+            time.sleep(0.5)
+        finally:
+            stop.set()
+            for t in threads: t.join()
+    assert failures == [] and len(seen) > 50
+    switches = [v for i, v in enumerate(seen) if i == 0 or v != seen[i - 1]]
+    assert switches[0] == '1' and '2' in switches and switches[-1] == '1'
+    assert reg.aliases(store) == {'champion': '1', 'previous': '2'}
+    assert [h['action'] for h in reg.history(store)[-2:]] == ['promote', 'rollback']
+
+
+def test_a_version_that_fails_to_load_leaves_the_old_one_serving(store, smoke, tmp_path):
+    "The alias moved (by hand, past the gate) to a version whose ONNX file is corrupt: the server keeps serving what it had."
+    run, _ = smoke
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    shutil.copy(store.removeprefix('sqlite:///'), tmp_path / 'mlflow.db')  # a copy of the registry, so the other tests' stays as it is
+    broken = tmp_path / 'broken-run'
+    shutil.copytree(run, broken, ignore=shutil.ignore_patterns('candidates', 'bundle', '*.keras', 'vision.npz'))
+    (broken / 'model.onnx').write_bytes((run / 'model.onnx').read_bytes()[:300])
+    v = reg.register(broken, reg.track(broken, uri))
+    with serving('--store', uri, '--poll', '0.3') as url:
+        champion = reg.aliases(uri)['champion']
+        reg.registry(uri).set_registered_model_alias(reg.NAME, 'champion', v)
+        failed = lambda: [l for l in httpx.get(f'{url}/metrics').text.splitlines() if l.startswith('mlops_model_reloads_total{outcome="failed"}')]
+        wait_for(failed, 30, 'the failed load is counted')
+        assert httpx.get(f'{url}/ready').json() == {'ready': True, 'version': champion}
+        r = httpx.post(f'{url}/predict', json=OK)
+        assert r.status_code == 200 and r.json()['version'] == champion
+        assert f'version {v} cannot be loaded' in httpx.get(f'{url}/model').json()['last_error']
+        time.sleep(1)
+        assert failed() == ['mlops_model_reloads_total{outcome="failed"} 1.0']  # not retried until the alias moves again
+
+
+def test_a_server_without_a_model_is_alive_but_not_ready(tmp_path):
+    uri = reg.scratch_store()
+    with serving('--store', uri, ready=False) as url:
+        assert httpx.get(f'{url}/health').status_code == 200
+        r = httpx.get(f'{url}/ready')
+        assert r.status_code == 503 and 'no alias' in r.json()['error']
+        assert httpx.post(f'{url}/predict', json=OK).status_code == 503
+
+
+def test_prometheus_scrapes_the_server(store, tmp_path):
+    "Debian's Prometheus on a free loopback port scrapes /metrics; its query API sees every request the server answered."
+    prom = shutil.which('prometheus')
+    assert prom, 'Prometheus not found: run `make setup` (installs Debian package prometheus)'
+    with serving('--store', store) as url:
+        port = free_port()
+        (tmp_path / 'prometheus.yml').write_text(
+            'global: {scrape_interval: 1s}\n'
+            f"scrape_configs: [{{job_name: churn, static_configs: [{{targets: ['{url.removeprefix('http://')}']}}]}}]\n")
+        p = subprocess.Popen([prom, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'data'}",
+                              f'--web.listen-address=127.0.0.1:{port}'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            api = f'http://127.0.0.1:{port}/api/v1'
+            for _ in range(25): assert httpx.post(f'{url}/predict', json=OK).status_code == 200
+            httpx.post(f'{url}/predict', json={**OK, 'contract': 'weekly'})
+            def value(q):
+                res = httpx.get(f'{api}/query', params={'query': q}).json()['data']['result']
+                return float(res[0]['value'][1]) if res else None
+            wait_for(lambda: value('sum(mlops_requests_total{route="/predict",status="200"})') == 25, 30, 'Prometheus sees 25 answered requests')
+            assert value('sum(mlops_errors_total{kind="invalid"})') == 1
+            assert value('up{job="churn"}') == 1
+            assert value('sum(mlops_churn_probability_count)') == 25
+        finally:
+            p.terminate()
+            try: p.wait(10)
+            except subprocess.TimeoutExpired: p.kill(); p.wait()
