@@ -251,3 +251,135 @@ def test_prometheus_scrapes_the_server(store, tmp_path):
             p.terminate()
             try: p.wait(10)
             except subprocess.TimeoutExpired: p.kill(); p.wait()
+
+
+def copy_store(store: str, folder: Path) -> str:
+    "A copy of the registry database (the artifacts stay shared), so a test may move aliases without touching the others' store."
+    shutil.copy(store.removeprefix('sqlite:///'), folder / 'mlflow.db')
+    return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+def send(url: str, n: int, prefix: str) -> list:
+    "`n` one-record requests from new customers; the version that answered each (or the failure)."
+    out = []
+    with httpx.Client() as c:
+        for i in range(n):
+            r = c.post(f'{url}/predict', json={**OK, 'customer_id': f'{prefix}{i:06d}'})
+            out.append(r.json()['version'] if r.status_code == 200 else r.status_code)
+    return out
+
+
+def test_canary_of_a_bad_challenger_is_rolled_back_and_recorded(store, tmp_path):
+    "Version 3 (trained on shuffled labels) scores everyone alike: the score-shift guardrail ends its canary; no request fails."
+    from mlops_lab.serve import rollout
+    uri = copy_store(store, tmp_path)
+    assert cli('model', 'challenger', '3', '--store', uri).returncode == 0
+    r = cli('model', 'rollout', 'canary', '--store', uri, '--min-sample', '50', '--step-after', '50', '--actor', 'ci')
+    assert r.returncode == 0 and 'canary of version 3 against champion 1: running' in r.stdout, r.stdout + r.stderr
+    with serving('--store', uri, '--poll', '0.3') as url:
+        wait_for(lambda: httpx.get(f'{url}/rollout').json()['mode'] == 'canary', 30, 'the server follows the rollout')
+        answered = send(url, 1500, 'K')
+        wait_for(lambda: rollout.current(uri)['state'] != 'running', 30, 'the router records the end of the canary')
+        after = send(url, 100, 'L')
+    assert all(v in ('1', '3') for v in answered), [v for v in answered if v not in ('1', '3')][:5]
+    ro = rollout.current(uri)
+    assert ro['state'] == 'rolled back' and 'score shift' in ro['reason'] and ro['figures']['requests'] >= 50
+    assert 50 <= answered.count('3') <= ro['figures']['requests'] and set(after) == {'1'}
+    assert reg.aliases(uri)['champion'] == '1'
+    last = reg.history(uri)[-1]
+    assert (last['action'], last['version']) == ('canary rolled back', '3') and last['actor'].startswith('router')
+
+
+def test_canary_of_a_good_challenger_completes_and_promotes_it(store, tmp_path):
+    from mlops_lab.serve import rollout
+    uri = copy_store(store, tmp_path)
+    assert cli('model', 'challenger', '2', '--store', uri).returncode == 0
+    assert cli('model', 'rollout', 'canary', '--store', uri, '--min-sample', '50', '--step-after', '50').returncode == 0
+    with serving('--store', uri, '--poll', '0.3') as url:
+        wait_for(lambda: httpx.get(f'{url}/rollout').json()['mode'] == 'canary', 30, 'the server follows the rollout')
+        answered = send(url, 2000, 'G')
+        wait_for(lambda: reg.aliases(uri).get('champion') == '2', 30, 'the completed canary promotes version 2')
+        wait_for(lambda: send(url, 1, 'H') == ['2'], 30, 'the server serves the new champion')
+    assert set(answered) <= {'1', '2'} and answered.count('2') >= 50
+    assert rollout.current(uri)['state'] == 'complete'
+    assert [h['action'] for h in reg.history(uri)[-2:]] == ['canary complete', 'promote']
+
+
+def test_shadow_answers_nobody_but_is_compared(store, tmp_path):
+    uri = copy_store(store, tmp_path)
+    assert cli('model', 'challenger', '3', '--store', uri).returncode == 0
+    assert cli('model', 'rollout', 'shadow', '--store', uri).returncode == 0
+    with serving('--store', uri, '--poll', '0.3') as url:
+        wait_for(lambda: httpx.get(f'{url}/rollout').json()['mode'] == 'shadow', 30, 'the server follows the rollout')
+        answered = send(url, 200, 'S')
+        s = wait_for(lambda: (lambda j: j if j.get('shadow', {}).get('compared') == 200 else None)(httpx.get(f'{url}/rollout').json()),
+                     30, 'every request is scored by the shadow')
+    assert set(answered) == {'1'} and s['touched'] == 0 and s['challenger']['requests'] == 200
+    r = cli('model', 'rollout', 'stop', '--store', uri, '--reason', 'enough evidence')
+    assert r.returncode == 0 and 'shadow of version 3 against champion 1: stopped' in r.stdout, r.stdout + r.stderr
+
+
+PROMTOOL_TESTS = """
+rule_files: [rules.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - {series: 'up{job="churn"}', values: '1x5 0x10'}
+      - {series: 'mlops_requests_total{route="/predict",status="200",version="1"}', values: '0+100x20'}
+      - {series: 'mlops_requests_total{route="/predict",status="500",version="1"}', values: '0+5x20'}
+      - {series: 'mlops_request_seconds_bucket{route="/predict",version="1",le="0.05"}', values: '0+100x20'}
+      - {series: 'mlops_request_seconds_bucket{route="/predict",version="1",le="+Inf"}', values: '0+100x20'}
+      - {series: 'mlops_request_seconds_bucket{route="/predict",version="2",le="0.05"}', values: '0+0x20'}
+      - {series: 'mlops_request_seconds_bucket{route="/predict",version="2",le="0.1"}', values: '0+10x20'}
+      - {series: 'mlops_request_seconds_bucket{route="/predict",version="2",le="+Inf"}', values: '0+10x20'}
+      - {series: 'mlops_model_reloads_total{outcome="failed"}', values: '0x5 1x10'}
+    alert_rule_test:
+      - eval_time: 3m
+        alertname: ModelServerDown
+        exp_alerts: []
+      - eval_time: 10m
+        alertname: ModelServerDown
+        exp_alerts: [{exp_labels: {severity: page, job: churn}, exp_annotations: {summary: 'the churn model server does not answer its scrape'}}]
+      - eval_time: 10m
+        alertname: ModelErrorRate
+        exp_alerts: [{exp_labels: {severity: page}, exp_annotations: {summary: 'more than 1% of predictions fail'}}]
+      - eval_time: 10m
+        alertname: ModelSlow
+        exp_alerts: [{exp_labels: {severity: ticket, version: '2'}, exp_annotations: {summary: 'p99 latency of version 2 above 50 ms'}}]
+      - eval_time: 8m
+        alertname: ModelReloadFailed
+        exp_alerts: [{exp_labels: {severity: ticket, outcome: failed}, exp_annotations: {summary: 'a registry version could not be loaded; the server keeps the old one'}}]
+      - eval_time: 3m
+        alertname: ModelReloadFailed
+        exp_alerts: []
+  - interval: 1m
+    input_series:
+      - {series: 'mlops_requests_total{route="/predict",status="200",version="1"}', values: '0+100x130'}
+      - {series: 'mlops_churn_probability_count{version="1"}', values: '0+100x130'}
+      - {series: 'mlops_churn_probability_sum{version="1"}', values: '0+20x60 1260+60x70'}
+    alert_rule_test:
+      - eval_time: 50m
+        alertname: ModelErrorRate
+        exp_alerts: []
+      - eval_time: 50m
+        alertname: ModelScoreShift
+        exp_alerts: []
+      - eval_time: 100m
+        alertname: ModelScoreShift
+        exp_alerts: [{exp_labels: {severity: ticket}, exp_annotations: {summary: 'the mean predicted churn probability moved by more than 0.15 within the hour'}}]
+"""
+
+
+def test_alert_rules_pass_promtool(tmp_path):
+    "The guardrails as Prometheus rules: valid, and firing exactly when the synthetic series break them (promtool test rules)."
+    import yaml
+    from mlops_lab.serve.rollout import alert_rules
+    promtool = shutil.which('promtool')
+    assert promtool, 'promtool not found: run `make setup` (installs Debian package prometheus)'
+    (tmp_path / 'rules.yml').write_text(yaml.safe_dump(alert_rules(), sort_keys=False))
+    (tmp_path / 'tests.yml').write_text(PROMTOOL_TESTS)
+    r = subprocess.run([promtool, 'check', 'rules', 'rules.yml'], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0 and 'SUCCESS: 5 rules found' in r.stdout + r.stderr, r.stdout + r.stderr
+    r = subprocess.run([promtool, 'test', 'rules', 'tests.yml'], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr

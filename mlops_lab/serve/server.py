@@ -6,13 +6,13 @@
 __all__ = ['ROUTES', 'request_model', 'problems', 'Loaded', 'parse_source', 'load_model', 'score', 'PredictionLog', 'read_log',
            'server_metrics', 'Server', 'create_app', 'serve']
 
-# %% ../../nbs/7_serve/71_serve.ipynb #74607b30
+# %% ../../nbs/7_serve/71_serve.ipynb #ce6c0ee7
 import json, queue, threading, time, uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 
-# %% ../../nbs/7_serve/71_serve.ipynb #6c250e85
+# %% ../../nbs/7_serve/71_serve.ipynb #da1cb193
 def _field(col):
     "Type, pydantic `Field` keywords and default for one pandera column."
     from typing import Literal, Optional
@@ -28,7 +28,7 @@ def _field(col):
         elif ch.name == 'isin': typ = Literal[tuple(s['allowed_values'])]
     return (Optional[typ], kw, None) if col.nullable else (typ, kw, ...)
 
-# %% ../../nbs/7_serve/71_serve.ipynb #e90085b2
+# %% ../../nbs/7_serve/71_serve.ipynb #9819a8d0
 def request_model(max_batch: int = 1000,  # most records in one request
                   max_text: int = 64,  # longest string accepted in any field
                  ):
@@ -44,7 +44,7 @@ def request_model(max_batch: int = 1000,  # most records in one request
     Batch = create_model('Batch', __config__=ConfigDict(extra='forbid'), records=(list[Customer], Field(min_length=1, max_length=max_batch)))
     return Customer, Batch
 
-# %% ../../nbs/7_serve/71_serve.ipynb #3a9e9fdd
+# %% ../../nbs/7_serve/71_serve.ipynb #d46dfe5c
 def problems(err) -> list[dict]:
     "A pydantic `ValidationError` as a list of `{record, field, problem}` (record: position in a batch, or None)."
     out = []
@@ -56,7 +56,7 @@ def problems(err) -> list[dict]:
         out.append({'record': rec, 'field': name, 'problem': msg})
     return out
 
-# %% ../../nbs/7_serve/71_serve.ipynb #483312f3
+# %% ../../nbs/7_serve/71_serve.ipynb #a7df1d04
 @dataclass
 class Loaded:
     "A model ready to serve: where it came from, its version, backend, decision threshold and predict function."
@@ -67,7 +67,7 @@ class Loaded:
     predict: object  # DataFrame of records -> churn probabilities
     info: dict = field(default_factory=dict)  # alias, metrics and tags, for GET /model
 
-# %% ../../nbs/7_serve/71_serve.ipynb #9334cb3e
+# %% ../../nbs/7_serve/71_serve.ipynb #53e0fedf
 def parse_source(source: str) -> tuple[str, str, str]:
     "`(name, alias, version)` of a `models:/NAME@ALIAS` or `models:/NAME/VERSION` URI (the one not given is '')."
     if not source.startswith('models:/'): raise ValueError(f'not a models:/ URI: {source!r}')
@@ -77,7 +77,7 @@ def parse_source(source: str) -> tuple[str, str, str]:
     if not (name and version): raise ValueError(f'{source!r}: expected models:/NAME@ALIAS or models:/NAME/VERSION')
     return name, '', version
 
-# %% ../../nbs/7_serve/71_serve.ipynb #fb6e2f50
+# %% ../../nbs/7_serve/71_serve.ipynb #e3fb14d2
 def load_model(source: str,  # a `models:/` URI, or a run folder
                uri: str = '',  # the registry store, for a `models:/` source
                backend: str = 'onnx',  # 'onnx' (ONNX Runtime) or 'sklearn'
@@ -112,7 +112,7 @@ def load_model(source: str,  # a `models:/` URI, or a run folder
     else: predict = lambda df: model.predict_proba(inputs(df))[:, 1].astype(float)
     return Loaded(source, str(version), backend, threshold, predict, info)
 
-# %% ../../nbs/7_serve/71_serve.ipynb #e085cf41
+# %% ../../nbs/7_serve/71_serve.ipynb #8fba39bf
 def score(model: Loaded, records) -> list[dict]:
     "Churn probability, decision and answering version for each record (dicts, pydantic models or a DataFrame)."
     import pandas as pd
@@ -121,7 +121,7 @@ def score(model: Loaded, records) -> list[dict]:
     p = model.predict(df)
     return [{'churn_probability': round(float(x), 6), 'act': bool(x >= model.threshold), 'version': model.version} for x in p]
 
-# %% ../../nbs/7_serve/71_serve.ipynb #34915978
+# %% ../../nbs/7_serve/71_serve.ipynb #db4f9015
 class PredictionLog:
     "Append-only prediction log, written off the request path by a background thread, one JSON Lines file per hour."
     def __init__(self, folder: str | Path):
@@ -151,7 +151,7 @@ class PredictionLog:
         "Flush and stop the writer."
         self.q.put(None); self._t.join()
 
-# %% ../../nbs/7_serve/71_serve.ipynb #440cd979
+# %% ../../nbs/7_serve/71_serve.ipynb #ffc5105f
 def read_log(folder: str | Path):
     "Every logged prediction in `folder`, oldest first, as a DataFrame (empty if none)."
     import pandas as pd
@@ -160,8 +160,8 @@ def read_log(folder: str | Path):
     text = {'request_id': str, 'customer_id': str, 'version': str}  # as written: '1' is a version name, not a number
     return pd.concat([pd.read_json(f, lines=True, dtype=text) for f in files], ignore_index=True).sort_values('time', kind='stable', ignore_index=True)
 
-# %% ../../nbs/7_serve/71_serve.ipynb #5be9c11c
-ROUTES = ('/predict', '/health', '/ready', '/model', '/metrics')  # any other path is counted as 'other': labels stay bounded
+# %% ../../nbs/7_serve/71_serve.ipynb #8becf54f
+ROUTES = ('/predict', '/health', '/ready', '/model', '/metrics', '/rollout')  # any other path is counted as 'other': labels stay bounded
 
 def server_metrics():
     "A fresh prometheus-client registry with the server's metrics (attributes of the returned namespace)."
@@ -179,7 +179,7 @@ def server_metrics():
         loaded=Gauge('mlops_model_loaded', 'the model serving (1), by version and backend', ['version', 'backend'], registry=reg),
         reloads=Counter('mlops_model_reloads', 'model loads, by outcome', ['outcome'], registry=reg))
 
-# %% ../../nbs/7_serve/71_serve.ipynb #b9a95c4b
+# %% ../../nbs/7_serve/71_serve.ipynb #edd5c123
 def _warmup():
     "One valid record, as a DataFrame: what a freshly loaded model answers before it serves."
     import pandas as pd
@@ -190,7 +190,7 @@ class Server:
     "The serving state: the model, how to reload it when its alias moves, the metrics and the prediction log."
     def __init__(self, source: str, uri: str = '', backend: str = 'onnx', log_dir: str | Path | None = None, poll: float = 2.0):
         self.source, self.uri, self.backend, self.poll = source, uri, backend, poll
-        self.model, self.error, self.metrics = None, None, server_metrics()
+        self.model, self.error, self.metrics, self.router = None, None, server_metrics(), None
         self.log = PredictionLog(log_dir) if log_dir else None
         self._stop = threading.Event()
 
@@ -218,20 +218,29 @@ class Server:
         try: return aliases(self.uri, name).get(alias)
         except Exception: return None
 
+    def answer(self, records) -> list[dict]:
+        "Score `records` with the model serving, or through the rollout router while a rollout runs (`72_rollout`)."
+        router = self.router
+        return router.answer(records) if router is not None else score(self.model, records)
+
     def watch(self):
-        "Poll the alias every `poll` seconds and load when it names another version (run it in a thread)."
+        "Every `poll` seconds: load when the alias names another version, and follow the registry's rollout (run it in a thread)."
         failed = None
         while not self._stop.wait(self.poll):
             v = self.wanted()
-            if v is None or (self.model is not None and v == self.model.version) or v == failed: continue
-            failed = None if self.load() else v  # a version that failed to load is not retried until the alias moves again
+            if not (v is None or (self.model is not None and v == self.model.version) or v == failed):
+                failed = None if self.load() else v  # a version that failed to load is not retried until the alias moves again
+            if self.source.startswith('models:/'):
+                from mlops_lab.serve.rollout import follow
+                try: self.router = follow(self)
+                except Exception as e: self.router, self.error = None, f'rollout not followed: {type(e).__name__}: {e}'
 
     def stop(self):
         "Stop watching and close the prediction log."
         self._stop.set()
         if self.log: self.log.close()
 
-# %% ../../nbs/7_serve/71_serve.ipynb #a08785e2
+# %% ../../nbs/7_serve/71_serve.ipynb #e487914a
 def _reject(c):
     raise ValueError(f'{c} is not a number JSON allows')
 
@@ -239,7 +248,7 @@ def create_app(server: Server,  # the serving state
                max_body: int = 1_000_000,  # largest request body accepted, in bytes
                max_batch: int = 1000,  # most records in one request
               ):
-    "The FastAPI app serving `server`: /predict, /health, /ready, /model, /metrics."
+    "The FastAPI app serving `server`: /predict, /health, /ready, /model, /metrics, /rollout."
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -280,8 +289,7 @@ def create_app(server: Server,  # the serving state
     def model_info():
         m = server.model
         if m is None: return JSONResponse({'detail': 'no model loaded', 'error': server.error}, status_code=503)
-        return {'source': m.source, 'version': m.version, 'backend': m.backend, 'threshold': m.threshold, **m.info,
-                'last_error': server.error}
+        return {**m.info, 'source': m.source, 'version': m.version, 'backend': m.backend, 'threshold': m.threshold, 'last_error': server.error}
 
     @app.get('/metrics')
     def metrics(): return Response(generate_latest(mx.registry), media_type=CONTENT_TYPE_LATEST)
@@ -296,15 +304,21 @@ def create_app(server: Server,  # the serving state
         try: req = Batch.model_validate(body) if batch else Customer.model_validate(body)
         except ValidationError as e: return refuse(422, 'invalid', problems(e))
         records = req.records if batch else [req]
-        out, rid = score(m, records), uuid.uuid4().hex
-        for o in out: mx.scores.labels(m.version).observe(o['churn_probability'])
+        out, rid = server.answer(records), uuid.uuid4().hex
+        for o in out: mx.scores.labels(o['version']).observe(o['churn_probability'])
         if server.log:
             now = time.time()
             server.log.add([{'time': now, 'request_id': rid, **r.model_dump(), **o} for r, o in zip(records, out)])
-        return JSONResponse({**(out[0] if not batch else {'predictions': out}), 'request_id': rid}, headers={'x-model-version': m.version})
+        versions = ','.join(sorted({o['version'] for o in out}))
+        return JSONResponse({**(out[0] if not batch else {'predictions': out}), 'request_id': rid}, headers={'x-model-version': versions})
+
+    @app.get('/rollout')
+    def rollout():
+        r = server.router
+        return r.summary() if r is not None else {'mode': 'off'}
     return app
 
-# %% ../../nbs/7_serve/71_serve.ipynb #da1443d2
+# %% ../../nbs/7_serve/71_serve.ipynb #0774063a
 def serve(source: str = 'models:/churn@champion',  # what to serve: a models:/ URI or a run folder
           uri: str = '',  # the registry store ('' = runs/mlflow.db of the project, where the pipeline registers)
           host: str = '127.0.0.1',  # address to listen on
