@@ -11,6 +11,7 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 [ -d /usr/share/datasets/fashion-mnist ] || need+=(dataset-fashion-mnist)
 [ -x /usr/bin/chromium ] || need+=(chromium)  # the docs site's browser test (headless)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)  # scrapes the model server in tests/test_serve.py
+command -v wrk >/dev/null 2>&1 || need+=(wrk)  # the load generator of benchmarks/serve_load.py
 [ ${#need[@]} -eq 0 ] && exit 0  # (an install of postgresql may start a cluster on 5432; the lab uses its own)
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "error: please install ${need[*]} with your system's package manager" >&2; exit 1

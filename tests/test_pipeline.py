@@ -190,7 +190,7 @@ def test_targets_and_from_with_a_base_run(smoke, runs_dir):
     new = newest(runs_dir)
     st = statuses(manifest(new))
     assert sorted(read_json(new / 'train.json')['models']) == ['logreg', 'majority']
-    assert {n for n, s in st.items() if s == 'ok'} == {'train', 'imbalance', 'tuning', 'evaluate', 'interpret', 'tracking', 'onnx'}
+    assert {n for n, s in st.items() if s == 'ok'} == {'train', 'imbalance', 'tuning', 'evaluate', 'interpret', 'tracking', 'onnx', 'register'}
     assert 'housing' not in st and 'transfer' not in st
     r = cli('run', 'evaluate', '-p', 'drift=0.5', '--base', base.name, '--runs', runs_dir)
     assert r.returncode == 2 and 'belongs only to stages taken from run' in r.stderr

@@ -15,7 +15,7 @@ from ..data.schema import CATEGORICAL, NUMERIC
 from ..prepare.features import inputs
 
 # %% auto #0
-__all__ = ['to_onnx', 'feeds', 'session', 'onnx_proba', 'agreement', 'latency', 'stage']
+__all__ = ['to_onnx', 'feeds', 'record_feeds', 'session', 'onnx_proba', 'agreement', 'latency', 'stage']
 
 # %% ../../nbs/6_deploy/60_onnx.ipynb #3f2dc1a0
 def _log_target(scope, operator, container):
@@ -52,6 +52,15 @@ def feeds(df: pd.DataFrame, numeric: list = NUMERIC, categorical: list = CATEGOR
     "ONNX Runtime inputs for the rows of `df`: float32 and string columns of shape (n, 1)."
     X = inputs(df, numeric, categorical)
     return {**{c: X[[c]].to_numpy(np.float32) for c in numeric}, **{c: X[[c]].to_numpy().astype(object) for c in categorical}}
+
+# %% ../../nbs/6_deploy/60_onnx.ipynb #bcdbe118
+def record_feeds(records: list, numeric: list = NUMERIC, categorical: list = CATEGORICAL) -> dict:
+    "ONNX Runtime inputs for a list of records (dicts or objects with attributes), without pandas: what `feeds` gives."
+    from mlops_lab.prepare.features import MISSING
+    get = (lambda r, c: r.get(c)) if records and isinstance(records[0], dict) else getattr
+    num = {c: np.array([[np.nan if (v := get(r, c)) is None else v] for r in records], np.float32) for c in numeric}
+    cat = {c: np.array([[MISSING if (v := get(r, c)) is None or v != v else str(v)] for r in records], object) for c in categorical}
+    return {**num, **cat}
 
 # %% ../../nbs/6_deploy/60_onnx.ipynb #ebd1f428
 def session(model_bytes: bytes):

@@ -21,16 +21,18 @@ from ..stages import need
 from ..data.schema import CATEGORICAL, DROP, NUMERIC, TARGET
 
 # %% auto #0
-__all__ = ['SCALERS', 'inputs', 'xy', 'preprocessor', 'holdout_split', 'leakage', 'scaling_leak', 'stage']
+__all__ = ['MISSING', 'SCALERS', 'inputs', 'xy', 'preprocessor', 'holdout_split', 'leakage', 'scaling_leak', 'stage']
 
 # %% ../../nbs/3_prepare/37_features.ipynb #39a33933
+MISSING = 'missing'  # what a blank category becomes, for every model input path
+
 def inputs(df: pd.DataFrame, numeric: list = NUMERIC, categorical: list = CATEGORICAL) -> pd.DataFrame:
-    "The model's input columns: numbers as floats, categories as strings with `'missing'` for a blank."
+    "The model's input columns: numbers as floats, categories as strings with `MISSING` (`'missing'`) for a blank."
     lacking = [c for c in numeric + categorical if c not in df]
     if lacking: raise KeyError(f'table lacks column(s) {lacking}')
     X = df[numeric + categorical].copy()
     X[numeric] = X[numeric].astype(float)
-    X[categorical] = X[categorical].astype(object).where(X[categorical].notna(), 'missing')
+    X[categorical] = X[categorical].astype(object).where(X[categorical].notna(), MISSING)
     return X
 
 # %% ../../nbs/3_prepare/37_features.ipynb #13169095
