@@ -175,8 +175,7 @@ def test_alias_moves_reach_the_server_without_failing_a_request(store):
 def test_a_version_that_fails_to_load_leaves_the_old_one_serving(store, smoke, tmp_path):
     "The alias moved (by hand, past the gate) to a version whose ONNX file is corrupt: the server keeps serving what it had."
     run, _ = smoke
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    shutil.copy(store.removeprefix('sqlite:///'), tmp_path / 'mlflow.db')  # a copy of the registry, so the other tests' stays as it is
+    uri = copy_store(store, tmp_path)
     broken = tmp_path / 'broken-run'
     shutil.copytree(run, broken, ignore=shutil.ignore_patterns('candidates', 'bundle', '*.keras', 'vision.npz'))
     (broken / 'model.onnx').write_bytes((run / 'model.onnx').read_bytes()[:300])
