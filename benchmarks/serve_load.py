@@ -10,20 +10,16 @@ model.onnx, or makes one with `mlops-lab run onnx --profile smoke`.
 import argparse, json, os, re, shutil, socket, subprocess, sys, tempfile, time
 from pathlib import Path
 import httpx
+from mlops_lab.prepare.api import free_port
+from mlops_lab.serve.server import EXAMPLE as RECORD
+from mlops_lab.serve.targets import load
 
 ROOT = Path(__file__).resolve().parents[1]
-RECORD = {'customer_id': 'C000001', 'tenure_months': 3, 'contract': 'month-to-month', 'internet_service': 'fiber',
-          'payment_method': 'electronic-check', 'monthly_charges': 89.5, 'total_charges': 270.0, 'support_calls': 4, 'senior': 0}
 BARE = '''from fastapi import FastAPI
 app = FastAPI()
 @app.post('/predict')
 async def predict(): return {'churn_probability': 0.5, 'act': True, 'version': 'constant'}
 '''
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 
 def start(cmd: list, port: int, ready: str = '/docs') -> subprocess.Popen:
@@ -39,21 +35,6 @@ def start(cmd: list, port: int, ready: str = '/docs') -> subprocess.Popen:
 
 def serve(port: int, *args) -> subprocess.Popen:
     return start([sys.executable, '-m', 'mlops_lab', 'serve', '--port', str(port), *map(str, args)], port, '/ready')
-
-
-def wrk(port: int, body: dict, conns: int, seconds: int, script_dir: Path) -> dict:
-    "requests/s, p50 and p99 (ms) from wrk posting `body` with `conns` connections."
-    lua = script_dir / 'post.lua'
-    lua.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                   f'wrk.body = {json.dumps(json.dumps(body))}\n')
-    out = subprocess.run(['wrk', f'-t{min(conns, 2)}', f'-c{conns}', f'-d{seconds}s', '--latency', '-s', str(lua),
-                          f'http://127.0.0.1:{port}/predict'], capture_output=True, text=True, check=True).stdout
-    def ms(label):
-        v, unit = re.search(rf'^\s+{label}\s+([\d.]+)(us|ms|s)\s*$', out, re.M).groups()
-        return float(v) * {'us': 1e-3, 'ms': 1.0, 's': 1e3}[unit]
-    errors = re.search(r'Non-2xx or 3xx responses: (\d+)', out)
-    return {'rps': float(re.search(r'Requests/sec:\s+([\d.]+)', out).group(1)), 'p50_ms': ms('50%'), 'p99_ms': ms('99%'),
-            'errors': int(errors.group(1)) if errors else 0}
 
 
 def run_folder(arg: str | None) -> Path:
@@ -97,7 +78,7 @@ if __name__ == '__main__':
     try:
         for body_name, body in (('1 record', RECORD), ('100 records', {'records': [RECORD] * 100})):
             for c in conns:
-                r = {k: wrk(ports[k], body, c, a.seconds, tmp) for k in ('bare', 'onnx', 'sklearn')}
+                r = {k: load(f'http://127.0.0.1:{ports[k]}', body, c, a.seconds) for k in ('bare', 'onnx', 'sklearn')}
                 rows.append((body_name, c, r))
                 print(f"{body_name:>11}, {c:2d} connections: bare FastAPI {r['bare']['rps']:8.0f} req/s | "
                       f"ONNX {r['onnx']['rps']:7.0f} req/s ({r['onnx']['rps'] / r['bare']['rps']:.0%} of bare), p50 {r['onnx']['p50_ms']:.2f} ms, "
@@ -123,7 +104,7 @@ if __name__ == '__main__':
             if mode != 'off':
                 end = time.monotonic() + 30
                 while httpx.get(f'http://127.0.0.1:{port}/rollout').json()['mode'] != mode and time.monotonic() < end: time.sleep(0.2)
-            cost[mode] = wrk(port, RECORD, 8, a.seconds, tmp)
+            cost[mode] = load(f'http://127.0.0.1:{port}', RECORD, 8, a.seconds)
         finally: p.terminate(); p.wait(10)
     for mode in ('shadow', 'canary'):
         print(f"{mode} routing: p50 {cost[mode]['p50_ms']:.2f} ms vs {cost['off']['p50_ms']:.2f} ms without "

@@ -53,6 +53,9 @@ def check_entry(entry, where: str) -> dict:
     for i, e in enumerate(entry['evidence']):
         if not (isinstance(e, dict) and all(isinstance(e.get(k), str) for k in ('notebook', 'section', 'shows'))):
             raise BankError(f"{where}: field 'evidence[{i}]' needs 'notebook', 'section' and 'shows'")
+    for i, g in enumerate(entry['gaps']):
+        if not (isinstance(g, str) and g.strip()):  # an unquoted 'text: more' in YAML reads as a mapping
+            raise BankError(f"{where}: field 'gaps[{i}]' must be a sentence (quote it if it holds ': '), not {g!r}")
     if not entry['evidence'] and not entry['gaps']:
         raise BankError(f"{where}: no evidence and no gaps: say what the lab does not demonstrate")
     return entry

@@ -42,6 +42,7 @@ def test_every_evidence_link_resolves_and_gaps_are_listed():
     ('key_points', [{'point': 'x'}], "field 'key_points[0]' needs a 'point' and a non-empty 'keywords' list"),
     ('evidence', [{'notebook': 'x'}], "field 'evidence[0]' needs"),
     ('answer', '', "field 'answer' is empty"),
+    ('gaps', [{'Not measured': 'the cost'}], "field 'gaps[0]' must be a sentence"),
 ])
 def test_malformed_entries_name_file_and_field(tmp_path, field, value, message):
     e = yaml.safe_load((ROOT / 'data' / 'exam' / '001-12-lora.yaml').read_text())

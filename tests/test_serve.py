@@ -9,10 +9,9 @@ import pytest
 from conftest import cli
 from mlops_lab.serve import registry as reg
 from mlops_lab.prepare.api import free_port
-from mlops_lab.serve.server import read_log, spawn
+from mlops_lab.serve.server import EXAMPLE, read_log, spawn
 
-OK = {'customer_id': 'C000001', 'tenure_months': 3, 'contract': 'month-to-month', 'internet_service': 'fiber',
-      'payment_method': 'electronic-check', 'monthly_charges': 89.5, 'total_charges': 270.0, 'support_calls': 4, 'senior': 0}
+OK = EXAMPLE
 
 
 def wait_for(check, timeout: float, what: str):
