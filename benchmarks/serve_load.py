@@ -1,7 +1,8 @@
 """The model server under load from a separate process (wrk), on loopback: requests/s and p50/p99 at concurrency
 1, 8 and 32, one record and 100-record batches, ONNX Runtime vs scikit-learn backends, against a bare FastAPI
 endpoint that returns a constant (the framework's ceiling) measured in the same run; what shadow and canary
-routing cost per request; and batch scoring rows/s and peak memory at 1M and 10M rows.
+routing cost per request; green killed under load behind the blue-green front door (requests lost, failover); and
+batch scoring rows/s and peak memory at 1M and 10M rows.
 
 Run: .venv/bin/python benchmarks/serve_load.py [--run runs/<id>] [--seconds 10] [--rows 1000000,10000000]
 Needs wrk (Debian package wrk; `make setup` installs it). Without --run it uses the newest run folder that has
@@ -109,6 +110,20 @@ if __name__ == '__main__':
     for mode in ('shadow', 'canary'):
         print(f"{mode} routing: p50 {cost[mode]['p50_ms']:.2f} ms vs {cost['off']['p50_ms']:.2f} ms without "
               f"({cost[mode]['p50_ms'] / cost['off']['p50_ms'] - 1:+.0%}), {cost[mode]['rps']:.0f} vs {cost['off']['rps']:.0f} req/s at 8 connections")
+
+    # a fault under load: blue-green, green killed (SIGKILL) halfway through; the front door fails over to blue
+    import threading
+    from mlops_lab.serve.bluegreen import Switch, cut_over
+    from mlops_lab.serve.server import spawn
+    with spawn('--source', run) as blue, spawn('--source', run) as green:
+        sw = Switch(int(blue.rsplit(':', 1)[1])); cut_over(sw, green, RECORD)
+        calm = load(f'http://127.0.0.1:{sw.port}', RECORD, 8, a.seconds)
+        threading.Timer(a.seconds / 2, green.proc.kill).start()
+        hit = load(f'http://127.0.0.1:{sw.port}', RECORD, 8, a.seconds)
+        sw.close()
+    print(f"blue-green through the front door, 8 connections: {calm['rps']:.0f} req/s, p99 {calm['p99_ms']:.1f} ms; green killed halfway: "
+          f"{hit['rps']:.0f} req/s, p99 {hit['p99_ms']:.1f} ms, {len(sw.failovers)} failover, requests lost "
+          f"{hit['socket_errors'] + hit['errors']} of {hit['rps'] * a.seconds:.0f} (those in flight inside green), {sw.refused} connections refused", flush=True)
 
     # batch scoring: rows/s and peak memory, each size in a fresh process
     from mlops_lab.measure import fresh

@@ -1,6 +1,6 @@
 """The registry and the model server for real: MLflow's registry on SQLite, `mlops-lab model` and `mlops-lab serve`
 as a user runs them (uvicorn on a free loopback port), and Debian's Prometheus scraping the server."""
-import json, shutil, subprocess, threading, time
+import contextlib, json, shutil, subprocess, threading, time
 from pathlib import Path
 import httpx
 import joblib
@@ -361,33 +361,61 @@ def test_alert_rules_pass_promtool(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+@contextlib.contextmanager
+def clients(front: str, n: int = 4):
+    "`n` clients posting through `front` until the block ends, each request on a new connection; yields (versions per client, failures)."
+    seen, failed, stop = [[] for _ in range(n)], [], threading.Event()
+    def client(mine):
+        with httpx.Client(limits=httpx.Limits(max_keepalive_connections=0), timeout=5) as c:
+            while not stop.is_set():
+                try:
+                    r = c.post(f'{front}/predict', json=OK)
+                    (mine.append(r.json()['version']) if r.status_code == 200 else failed.append(r.status_code))
+                except httpx.HTTPError as e: failed.append(repr(e))
+    threads = [threading.Thread(target=client, args=(mine,)) for mine in seen]
+    for t in threads: t.start()
+    try: yield seen, failed
+    finally:
+        stop.set()
+        for t in threads: t.join()
+
+
+def order(mine: list) -> list:
+    "The versions a client saw, each run of the same one collapsed: ['1', '2', '1'] is blue, green, blue."
+    return [v for i, v in enumerate(mine) if i == 0 or v != mine[i - 1]]
+
+
 def test_blue_green_switches_and_back_without_a_failed_request(store):
     "Two server processes behind the front door; new connections follow each switch; a green that fails its probe never goes live."
     from mlops_lab.serve.bluegreen import Switch, cut_over
     with spawn('--store', store, '--source', 'models:/churn/1') as blue, spawn('--store', store, '--source', 'models:/churn/2') as green:
         sw = Switch(int(blue.rsplit(':', 1)[1]))
-        front, seen, failed, stop = f'http://127.0.0.1:{sw.port}', [[] for _ in range(4)], [], threading.Event()
-        def client(mine):
-            with httpx.Client(limits=httpx.Limits(max_keepalive_connections=0), timeout=5) as c:  # a new connection per request
-                while not stop.is_set():
-                    try:
-                        r = c.post(f'{front}/predict', json=OK)
-                        (mine.append(r.json()['version']) if r.status_code == 200 else failed.append(r.status_code))
-                    except httpx.HTTPError as e: failed.append(repr(e))
-        threads = [threading.Thread(target=client, args=(mine,)) for mine in seen]
-        for t in threads: t.start()
         try:
-            time.sleep(0.5); assert cut_over(sw, green, OK)['version'] == '2'
-            time.sleep(0.5)
-            try: cut_over(sw, green, {**OK, 'contract': 'weekly'}); raise AssertionError('a failed probe went live')
-            except RuntimeError as e: assert 'failed the probe' in str(e)
-            assert sw.live == int(green.rsplit(':', 1)[1])
-            time.sleep(0.5); assert cut_over(sw, blue, OK)['version'] == '1'
-            time.sleep(0.5)
-        finally:
-            stop.set()
-            for t in threads: t.join()
-            sw.close()
+            with clients(f'http://127.0.0.1:{sw.port}') as (seen, failed):
+                time.sleep(0.5); assert cut_over(sw, green, OK)['version'] == '2'
+                time.sleep(0.5)
+                try: cut_over(sw, green, {**OK, 'contract': 'weekly'}); raise AssertionError('a failed probe went live')
+                except RuntimeError as e: assert 'failed the probe' in str(e)
+                assert sw.live == int(green.rsplit(':', 1)[1])
+                time.sleep(0.5); assert cut_over(sw, blue, OK)['version'] == '1'
+                time.sleep(0.5)
+        finally: sw.close()
     assert failed == [] and sum(map(len, seen)) > 40
-    for mine in seen:  # each client went blue, green, blue: never back and forth (across clients, answers may overlap a switch)
-        assert [v for i, v in enumerate(mine) if i == 0 or v != mine[i - 1]] == ['1', '2', '1'], mine
+    for mine in seen: assert order(mine) == ['1', '2', '1'], mine  # never back and forth (across clients, answers may overlap a switch)
+
+
+def test_blue_green_fails_over_to_blue_when_green_dies(store):
+    "Green killed (SIGKILL) after the cut-over: the front door fails over to blue once, refuses nobody; only requests inside green are lost."
+    from mlops_lab.serve.bluegreen import Switch, cut_over
+    with spawn('--store', store, '--source', 'models:/churn/1') as blue, spawn('--store', store, '--source', 'models:/churn/2') as green:
+        sw = Switch(int(blue.rsplit(':', 1)[1]))
+        try:
+            with clients(f'http://127.0.0.1:{sw.port}') as (seen, failed):
+                time.sleep(0.5); cut_over(sw, green, OK)
+                time.sleep(0.5); green.proc.kill(); green.proc.wait()
+                time.sleep(0.5)
+        finally: sw.close()
+    assert (sw.live, sw.refused, len(sw.failovers)) == (int(blue.rsplit(':', 1)[1]), 0, 1)
+    assert sw.failovers[0][1:] == (int(green.rsplit(':', 1)[1]), int(blue.rsplit(':', 1)[1]))
+    assert len(failed) <= 4, failed  # at most one request in flight per client when green died
+    for mine in seen: assert order(mine) == ['1', '2', '1'], mine

@@ -11,11 +11,12 @@ __all__ = ['Switch', 'cut_over']
 
 # %% ../../nbs/7_serve/74_bluegreen.ipynb #22588d69
 class Switch:
-    "A front door on a loopback port: each new connection goes to the live upstream port; `switch` changes it in one assignment."
+    "A front door on a loopback port: each new connection goes to the live upstream port; `switch` changes it in one assignment; a live port that refuses connections fails over to the standby."
     def __init__(self, live: int,  # the upstream port that gets traffic first
                  port: int | None = None):  # the front door's port (None: a free one)
         from mlops_lab.prepare.api import free_port
         self.live, self.port, self.connections, self.refused = live, port or free_port(), {}, 0
+        self.standby, self.failovers = None, []  # the colour kept ready to take over; (time, from, to) of each failover
         self._loop, up = asyncio.new_event_loop(), threading.Event()
         def run():
             asyncio.set_event_loop(self._loop)
@@ -28,7 +29,14 @@ class Switch:
         port = self.live  # read once: this connection stays with the colour live when it arrived
         try: up_r, up_w = await asyncio.open_connection('127.0.0.1', port)
         except OSError:
-            self.refused += 1; writer.close(); return
+            if self.live == port:  # the first connection to find it dead fails everything over, once
+                if self.standby is None:
+                    self.refused += 1; writer.close(); return
+                self.failovers.append((time.time(), port, self.standby)); self.live, self.standby = self.standby, None
+            port = self.live  # (a connection that found it dead after the failover goes where the failover sent the rest)
+            try: up_r, up_w = await asyncio.open_connection('127.0.0.1', port)
+            except OSError:
+                self.refused += 1; writer.close(); return
         self.connections[port] = self.connections.get(port, 0) + 1
         async def pipe(r, w):
             try:
@@ -37,9 +45,9 @@ class Switch:
             finally: w.close()
         await asyncio.gather(pipe(reader, up_w), pipe(up_r, writer))
 
-    def switch(self, port: int) -> int:
-        "Send new connections to `port` from now on; returns the port that was live."
-        old, self.live = self.live, port
+    def switch(self, port: int, standby: int | None = None) -> int:
+        "Send new connections to `port` from now on, with `standby` to fail over to; returns the port that was live."
+        old, self.live, self.standby = self.live, port, standby
         return old
 
     def close(self):
@@ -51,11 +59,11 @@ def cut_over(switch: Switch,  # the front door
              to: str,  # base URL of the deployment to make live, e.g. http://127.0.0.1:PORT
              probe: dict,  # a valid request body: the new colour must answer it before it gets traffic
             ) -> dict:  # the ports before and after, and the version the new colour answered with
-    "Make `to` live if it is ready and answers `probe`; else raise and leave the live colour as it is."
+    "Make `to` live if it is ready and answers `probe`, the old colour its standby; else raise and leave the live colour as it is."
     import httpx
     r = httpx.get(f'{to}/ready', timeout=5)
     if r.status_code != 200: raise RuntimeError(f'{to} is not ready ({r.status_code}: {r.text[:200]}); the live colour stays')
     a = httpx.post(f'{to}/predict', json=probe, timeout=5)
     if a.status_code != 200: raise RuntimeError(f'{to} failed the probe request ({a.status_code}: {a.text[:200]}); the live colour stays')
     port = int(to.rsplit(':', 1)[1])
-    return {'from': switch.switch(port), 'to': port, 'version': a.json()['version']}
+    return {'from': switch.switch(port, standby=switch.live), 'to': port, 'version': a.json()['version']}  # the old colour stays as standby

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['EXAMPLE', 'ROUTES', 'request_model', 'problems', 'Loaded', 'parse_source', 'load_model', 'score', 'PredictionLog',
-           'read_log', 'server_metrics', 'Server', 'Guard', 'create_app', 'serve', 'wait_ready', 'spawn']
+           'read_log', 'server_metrics', 'Server', 'Guard', 'create_app', 'serve', 'wait_ready', 'Spawned', 'spawn']
 
 # %% ../../nbs/7_serve/71_serve.ipynb #964ebdbe
 import json, queue, threading, time, uuid
@@ -377,12 +377,16 @@ def wait_ready(url: str,  # the server's base URL
         if time.monotonic() - t0 > timeout: raise TimeoutError(f'{url} not {"ready" if ready else "up"} within {timeout}s')
         time.sleep(0.1)
 
+class Spawned(str):
+    "The base URL of a server `spawn` started (a str), with its process as `.proc`: for drills that kill it."
+    proc = None
+
 @contextmanager
 def spawn(*args,  # arguments of `mlops-lab serve` (not --port: a free one is chosen)
           ready: bool = True,  # wait for /ready (a model loaded), not only /health
           timeout: float = 60,  # seconds to wait
          ):
-    "`mlops-lab serve ARGS` as a child process on a free loopback port; yields its base URL; stopped on exit."
+    "`mlops-lab serve ARGS` as a child process on a free loopback port; yields its base URL (`.proc`: the process); stopped on exit."
     import subprocess, sys, tempfile
     from mlops_lab.core import project_root
     from mlops_lab.prepare.api import free_port
@@ -394,6 +398,7 @@ def spawn(*args,  # arguments of `mlops-lab serve` (not --port: a free one is ch
         def alive():
             if proc.poll() is not None: log.seek(0); raise RuntimeError(f'mlops-lab serve exited: {log.read()[-1500:]}')
         wait_ready(url, ready, timeout, alive)
+        url = Spawned(url); url.proc = proc
         yield url
     finally:
         proc.terminate()
