@@ -67,7 +67,7 @@ def parser() -> argparse.ArgumentParser:
                    help='models:/churn@ALIAS, models:/churn/VERSION or a run folder (default: $MLOPS_LAB_MODEL, else models:/churn@champion)')
     s.add_argument('--store', help='registry store URI (default: sqlite runs/mlflow.db of the project)')
     s.add_argument('--host', default='127.0.0.1', help='address to listen on (default 127.0.0.1)')
-    s.add_argument('--port', type=int, default=8000, help='port (default 8000)')
+    s.add_argument('--port', type=int, default=os.environ.get('PORT') or 8000, help='port (default: $PORT, else 8000)')
     s.add_argument('--backend', choices=['onnx', 'sklearn'], default='onnx', help='ONNX Runtime or scikit-learn (default onnx)')
     s.add_argument('--log-dir', default='', help='folder for the prediction log (default: none)')
     s.add_argument('--poll', type=float, default=2.0, help='seconds between looks at the alias (default 2)')

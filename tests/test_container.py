@@ -1,7 +1,7 @@
 """The server's container image for real: Debian's dockerd started by the test on its own socket, a bookworm base made
 with mmdebstrap (no registry is reachable), the project's Dockerfile built through `mlops-lab image`'s functions, and
 the container asked on loopback. One daemon and one image for the module: the build is the slow part (about a minute)."""
-import json, os, shutil, subprocess, sys, time
+import os, re, shutil, subprocess, sys, time
 from pathlib import Path
 import httpx
 import numpy as np
@@ -71,16 +71,25 @@ def test_mounted_model_replaces_the_baked_one_and_a_corrupt_one_is_not_ready(doc
     _, url, _ = container.start(docker, tag, env={'MLOPS_LAB_MODEL': '/srv/models/mounted'}, volumes={mine: '/srv/models/mounted'})
     assert httpx.post(f'{url}/predict', json=OK).json()['version'] == 'run:mounted'
     (mine / 'model.onnx').write_bytes(b'not a model')
-    with pytest.raises(TimeoutError):
-        container.start(docker, tag, '--backend', 'onnx', env={'MLOPS_LAB_MODEL': '/srv/models/mounted'}, volumes={mine: '/srv/models/mounted'},
-                        timeout=8)
-    cid = docker('ps', '-lq')
-    port = json.loads(docker('inspect', '-f', '{{json .NetworkSettings.Ports}}', cid))['8000/tcp'][0]['HostPort']
-    r = httpx.get(f'http://127.0.0.1:{port}/ready')
-    assert r.status_code == 503 and 'ONNX' in r.json()['error'] and httpx.get(f'http://127.0.0.1:{port}/health').status_code == 200
+    with pytest.raises(TimeoutError) as never:
+        container.start(docker, tag, env={'MLOPS_LAB_MODEL': '/srv/models/mounted'}, volumes={mine: '/srv/models/mounted'}, timeout=8)
+    url = re.search(r'http://127\.0\.0\.1:\d+', str(never.value)).group(0)  # start names the address it waited on
+    r = httpx.get(f'{url}/ready')
+    assert r.status_code == 503 and 'ONNX' in r.json()['error'] and httpx.get(f'{url}/health').status_code == 200
 
 
 def test_image_command_refuses_what_is_not_a_run(tmp_path):
     "`mlops-lab image` on a folder without a model: exit 1 and which files are missing"
     r = cli('image', str(tmp_path))
     assert r.returncode == 1 and 'not a finished run folder' in r.stderr and 'model.joblib' in r.stderr
+
+
+def test_a_second_private_daemon_coexists_and_leaves_nothing_behind(docker):
+    "Another private daemon beside the module's (own socket, containerd namespace, no bridge) answers; on exit its folder and mounts are gone."
+    from pathlib import Path
+    with container.daemon() as other:
+        root = Path(other.host.removeprefix('unix://')).parent
+        assert other('version', '--format', '{{.Server.Version}}') and docker('version', '--format', '{{.Server.Version}}')
+        assert other.host != docker.host and root.is_dir()
+    assert not root.exists() and str(root) not in Path('/proc/self/mounts').read_text()
+    assert docker('info', '--format', '{{.ServerVersion}}')  # the module's daemon still serves

@@ -417,5 +417,5 @@ def test_blue_green_fails_over_to_blue_when_green_dies(store):
         finally: sw.close()
     assert (sw.live, sw.refused, len(sw.failovers)) == (int(blue.rsplit(':', 1)[1]), 0, 1)
     assert sw.failovers[0][1:] == (int(green.rsplit(':', 1)[1]), int(blue.rsplit(':', 1)[1]))
-    assert len(failed) <= 4, failed  # at most one request in flight per client when green died
+    assert len(failed) <= 8, failed  # in flight inside green when it died: about one per client (two if one reconnects during its teardown)
     for mine in seen: assert order(mine) == ['1', '2', '1'], mine

@@ -17,6 +17,7 @@ class Switch:
         from mlops_lab.prepare.api import free_port
         self.live, self.port, self.connections, self.refused = live, port or free_port(), {}, 0
         self.standby, self.failovers = None, []  # the colour kept ready to take over; (time, from, to) of each failover
+        self._lock = threading.Lock()  # a switch (caller's thread) and a failover (the loop's) never interleave
         self._loop, up = asyncio.new_event_loop(), threading.Event()
         def run():
             asyncio.set_event_loop(self._loop)
@@ -28,15 +29,18 @@ class Switch:
     async def _handle(self, reader, writer):
         port = self.live  # read once: this connection stays with the colour live when it arrived
         try: up_r, up_w = await asyncio.open_connection('127.0.0.1', port)
-        except OSError:
-            if self.live == port:  # the first connection to find it dead fails everything over, once
-                if self.standby is None:
-                    self.refused += 1; writer.close(); return
-                self.failovers.append((time.time(), port, self.standby)); self.live, self.standby = self.standby, None
-            port = self.live  # (a connection that found it dead after the failover goes where the failover sent the rest)
+        except ConnectionRefusedError:  # nothing listens there any more: the process is gone
+            with self._lock:
+                if self.live == port:  # the first connection to find it dead fails everything over, once
+                    if self.standby is None:
+                        self.refused += 1; writer.close(); return
+                    self.failovers.append((time.time(), port, self.standby)); self.live, self.standby = self.standby, None
+                port = self.live  # (a connection that found it dead after the failover goes where the failover sent the rest)
             try: up_r, up_w = await asyncio.open_connection('127.0.0.1', port)
             except OSError:
                 self.refused += 1; writer.close(); return
+        except OSError:  # anything else (out of file descriptors, ...) is not a dead colour: refuse this one connection
+            self.refused += 1; writer.close(); return
         self.connections[port] = self.connections.get(port, 0) + 1
         async def pipe(r, w):
             try:
@@ -47,7 +51,8 @@ class Switch:
 
     def switch(self, port: int, standby: int | None = None) -> int:
         "Send new connections to `port` from now on, with `standby` to fail over to; returns the port that was live."
-        old, self.live, self.standby = self.live, port, standby
+        with self._lock:
+            old, self.live, self.standby = self.live, port, (standby if standby != port else None)
         return old
 
     def close(self):
