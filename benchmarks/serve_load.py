@@ -8,11 +8,11 @@ Run: .venv/bin/python benchmarks/serve_load.py [--run runs/<id>] [--seconds 10] 
 Needs wrk (Debian package wrk; `make setup` installs it). Without --run it uses the newest run folder that has
 model.onnx, or makes one with `mlops-lab run onnx --profile smoke`.
 """
-import argparse, json, os, re, shutil, socket, subprocess, sys, tempfile, time
+import argparse, contextlib, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 import httpx
 from mlops_lab.prepare.api import free_port
-from mlops_lab.serve.server import EXAMPLE as RECORD
+from mlops_lab.serve.server import EXAMPLE as RECORD, spawn
 from mlops_lab.serve.targets import load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,19 +23,23 @@ async def predict(): return {'churn_probability': 0.5, 'act': True, 'version': '
 '''
 
 
-def start(cmd: list, port: int, ready: str = '/docs') -> subprocess.Popen:
-    p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+@contextlib.contextmanager
+def bare(tmp: Path):
+    "The ceiling: a FastAPI endpoint returning a constant, under uvicorn on a free loopback port; yields its base URL."
+    (tmp / 'bare.py').write_text(BARE)
+    port = free_port()
+    p = subprocess.Popen([sys.executable, '-m', 'uvicorn', 'bare:app', '--app-dir', str(tmp), '--port', str(port), '--log-level', 'warning'],
+                         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     end = time.monotonic() + 60
-    while time.monotonic() < end:
-        try:
-            if httpx.get(f'http://127.0.0.1:{port}{ready}').status_code == 200: return p
-        except httpx.HTTPError: pass
-        time.sleep(0.1)
-    p.kill(); raise RuntimeError(f'{cmd} did not get ready on port {port}')
-
-
-def serve(port: int, *args) -> subprocess.Popen:
-    return start([sys.executable, '-m', 'mlops_lab', 'serve', '--port', str(port), *map(str, args)], port, '/ready')
+    try:
+        while True:
+            try:
+                if httpx.get(f'http://127.0.0.1:{port}/docs').status_code == 200: break
+            except httpx.HTTPError: pass
+            if p.poll() is not None or time.monotonic() > end: raise RuntimeError('the bare FastAPI endpoint did not start')
+            time.sleep(0.1)
+        yield f'http://127.0.0.1:{port}'
+    finally: p.terminate(); p.wait(10)
 
 
 def run_folder(arg: str | None) -> Path:
@@ -48,7 +52,7 @@ def run_folder(arg: str | None) -> Path:
 
 def batch_file(run: Path, rows: int, path: Path):
     "A Parquet file of `rows` customers (the run's test split repeated under new ids), written in chunks."
-    import numpy as np, pandas as pd, pyarrow as pa, pyarrow.parquet as pq
+    import pandas as pd, pyarrow as pa, pyarrow.parquet as pq
     base = pd.read_parquet(run / 'test.parquet').drop(columns=['churn'])
     chunk, writer, n = 500_000, None, 0
     while n < rows:
@@ -71,22 +75,17 @@ if __name__ == '__main__':
     run, tmp = run_folder(a.run).resolve(), Path(tempfile.mkdtemp())
     print(f'model: {run}')
     conns = [int(c) for c in a.conns.split(',')]
-    (tmp / 'bare.py').write_text(BARE)
-    ports = {k: free_port() for k in ('bare', 'onnx', 'sklearn')}
-    procs = [start([sys.executable, '-m', 'uvicorn', 'bare:app', '--app-dir', str(tmp), '--port', str(ports['bare']), '--log-level', 'warning'], ports['bare']),
-             serve(ports['onnx'], '--source', run, '--backend', 'onnx'), serve(ports['sklearn'], '--source', run, '--backend', 'sklearn')]
     rows = []
-    try:
+    with contextlib.ExitStack() as up:
+        urls = {'bare': up.enter_context(bare(tmp)), **{k: up.enter_context(spawn('--source', run, '--backend', k)) for k in ('onnx', 'sklearn')}}
         for body_name, body in (('1 record', RECORD), ('100 records', {'records': [RECORD] * 100})):
             for c in conns:
-                r = {k: load(f'http://127.0.0.1:{ports[k]}', body, c, a.seconds) for k in ('bare', 'onnx', 'sklearn')}
+                r = {k: load(urls[k], body, c, a.seconds) for k in ('bare', 'onnx', 'sklearn')}
                 rows.append((body_name, c, r))
                 print(f"{body_name:>11}, {c:2d} connections: bare FastAPI {r['bare']['rps']:8.0f} req/s | "
                       f"ONNX {r['onnx']['rps']:7.0f} req/s ({r['onnx']['rps'] / r['bare']['rps']:.0%} of bare), p50 {r['onnx']['p50_ms']:.2f} ms, "
                       f"p99 {r['onnx']['p99_ms']:.2f} ms | scikit-learn {r['sklearn']['rps']:7.0f} req/s, p50 {r['sklearn']['p50_ms']:.2f} ms, "
                       f"p99 {r['sklearn']['p99_ms']:.2f} ms | non-2xx: {sum(x['errors'] for x in r.values())}", flush=True)
-    finally:
-        for p in procs: p.terminate(); p.wait(10)
 
     # what the rollout router costs per request: the same champion, off vs shadow vs canary (registry-backed)
     import logging, warnings
@@ -99,14 +98,10 @@ if __name__ == '__main__':
         for _ in range(2): reg.register(run, reg.track(run, uri))
         reg.promote(uri, '1', 'benchmark'); reg.set_challenger(uri, '2', 'benchmark')
         if mode != 'off': rollout.start(uri, mode, 'benchmark', guardrails=rollout.Guardrails(min_sample=10**9))  # never ends
-        port = free_port()
-        p = serve(port, '--store', uri, '--poll', '0.5')
-        try:
-            if mode != 'off':
-                end = time.monotonic() + 30
-                while httpx.get(f'http://127.0.0.1:{port}/rollout').json()['mode'] != mode and time.monotonic() < end: time.sleep(0.2)
-            cost[mode] = load(f'http://127.0.0.1:{port}', RECORD, 8, a.seconds)
-        finally: p.terminate(); p.wait(10)
+        with spawn('--store', uri, '--poll', '0.5') as url:
+            end = time.monotonic() + 30
+            while mode != 'off' and httpx.get(f'{url}/rollout').json()['mode'] != mode and time.monotonic() < end: time.sleep(0.2)
+            cost[mode] = load(url, RECORD, 8, a.seconds)
     for mode in ('shadow', 'canary'):
         print(f"{mode} routing: p50 {cost[mode]['p50_ms']:.2f} ms vs {cost['off']['p50_ms']:.2f} ms without "
               f"({cost[mode]['p50_ms'] / cost['off']['p50_ms'] - 1:+.0%}), {cost[mode]['rps']:.0f} vs {cost['off']['rps']:.0f} req/s at 8 connections")
@@ -114,9 +109,8 @@ if __name__ == '__main__':
     # a fault under load: blue-green, green killed (SIGKILL) halfway through; the front door fails over to blue
     import threading
     from mlops_lab.serve.bluegreen import Switch, cut_over
-    from mlops_lab.serve.server import spawn
     with spawn('--source', run) as blue, spawn('--source', run) as green:
-        sw = Switch(int(blue.rsplit(':', 1)[1])); cut_over(sw, green, RECORD)
+        sw = Switch(blue.port); cut_over(sw, green, RECORD)
         calm = load(f'http://127.0.0.1:{sw.port}', RECORD, 8, a.seconds)
         threading.Timer(a.seconds / 2, green.proc.kill).start()
         hit = load(f'http://127.0.0.1:{sw.port}', RECORD, 8, a.seconds)

@@ -1,7 +1,7 @@
 """The server's container image for real: Debian's dockerd started by the test on its own socket, a bookworm base made
 with mmdebstrap (no registry is reachable), the project's Dockerfile built through `mlops-lab image`'s functions, and
 the container asked on loopback. One daemon and one image for the module: the build is the slow part (about a minute)."""
-import os, re, shutil, subprocess, sys, time
+import re, subprocess, sys, time
 from pathlib import Path
 import httpx
 import numpy as np
@@ -66,8 +66,7 @@ def test_container_runs_unprivileged_with_a_health_check(docker, image):
 def test_mounted_model_replaces_the_baked_one_and_a_corrupt_one_is_not_ready(docker, image, tmp_path):
     "A run folder mounted read-only with MLOPS_LAB_MODEL is served instead; a corrupt model keeps the container alive but not ready."
     tag, run = image
-    mine = tmp_path / 'mounted'; mine.mkdir()
-    for f in container.MODEL_FILES: shutil.copyfile(run / f, mine / f); os.chmod(mine / f, 0o644)
+    mine = container.context(run, tmp_path, wheels=False) / 'model'  # the run's model files, readable by the image's user
     _, url, _ = container.start(docker, tag, env={'MLOPS_LAB_MODEL': '/srv/models/mounted'}, volumes={mine: '/srv/models/mounted'})
     assert httpx.post(f'{url}/predict', json=OK).json()['version'] == 'run:mounted'
     (mine / 'model.onnx').write_bytes(b'not a model')
@@ -86,7 +85,6 @@ def test_image_command_refuses_what_is_not_a_run(tmp_path):
 
 def test_a_second_private_daemon_coexists_and_leaves_nothing_behind(docker):
     "Another private daemon beside the module's (own socket, containerd namespace, no bridge) answers; on exit its folder and mounts are gone."
-    from pathlib import Path
     with container.daemon() as other:
         root = Path(other.host.removeprefix('unix://')).parent
         assert other('version', '--format', '{{.Server.Version}}') and docker('version', '--format', '{{.Server.Version}}')

@@ -385,37 +385,39 @@ def order(mine: list) -> list:
     return [v for i, v in enumerate(mine) if i == 0 or v != mine[i - 1]]
 
 
+@contextlib.contextmanager
+def blue_green(store: str):
+    "Blue serving version 1 and green version 2 of `store`, behind a front door sending traffic to blue; yields (blue, green, switch)."
+    from mlops_lab.serve.bluegreen import Switch
+    with spawn('--store', store, '--source', 'models:/churn/1') as blue, spawn('--store', store, '--source', 'models:/churn/2') as green:
+        sw = Switch(blue.port)
+        try: yield blue, green, sw
+        finally: sw.close()
+
+
 def test_blue_green_switches_and_back_without_a_failed_request(store):
     "Two server processes behind the front door; new connections follow each switch; a green that fails its probe never goes live."
-    from mlops_lab.serve.bluegreen import Switch, cut_over
-    with spawn('--store', store, '--source', 'models:/churn/1') as blue, spawn('--store', store, '--source', 'models:/churn/2') as green:
-        sw = Switch(int(blue.rsplit(':', 1)[1]))
-        try:
-            with clients(f'http://127.0.0.1:{sw.port}') as (seen, failed):
-                time.sleep(0.5); assert cut_over(sw, green, OK)['version'] == '2'
-                time.sleep(0.5)
-                try: cut_over(sw, green, {**OK, 'contract': 'weekly'}); raise AssertionError('a failed probe went live')
-                except RuntimeError as e: assert 'failed the probe' in str(e)
-                assert sw.live == int(green.rsplit(':', 1)[1])
-                time.sleep(0.5); assert cut_over(sw, blue, OK)['version'] == '1'
-                time.sleep(0.5)
-        finally: sw.close()
+    from mlops_lab.serve.bluegreen import cut_over
+    with blue_green(store) as (blue, green, sw), clients(f'http://127.0.0.1:{sw.port}') as (seen, failed):
+        time.sleep(0.5); assert cut_over(sw, green, OK)['version'] == '2'
+        time.sleep(0.5)
+        try: cut_over(sw, green, {**OK, 'contract': 'weekly'}); raise AssertionError('a failed probe went live')
+        except RuntimeError as e: assert 'failed the probe' in str(e)
+        assert sw.live == green.port
+        time.sleep(0.5); assert cut_over(sw, blue, OK)['version'] == '1'
+        time.sleep(0.5)
     assert failed == [] and sum(map(len, seen)) > 40
     for mine in seen: assert order(mine) == ['1', '2', '1'], mine  # never back and forth (across clients, answers may overlap a switch)
 
 
 def test_blue_green_fails_over_to_blue_when_green_dies(store):
     "Green killed (SIGKILL) after the cut-over: the front door fails over to blue once, refuses nobody; only requests inside green are lost."
-    from mlops_lab.serve.bluegreen import Switch, cut_over
-    with spawn('--store', store, '--source', 'models:/churn/1') as blue, spawn('--store', store, '--source', 'models:/churn/2') as green:
-        sw = Switch(int(blue.rsplit(':', 1)[1]))
-        try:
-            with clients(f'http://127.0.0.1:{sw.port}') as (seen, failed):
-                time.sleep(0.5); cut_over(sw, green, OK)
-                time.sleep(0.5); green.proc.kill(); green.proc.wait()
-                time.sleep(0.5)
-        finally: sw.close()
-    assert (sw.live, sw.refused, len(sw.failovers)) == (int(blue.rsplit(':', 1)[1]), 0, 1)
-    assert sw.failovers[0][1:] == (int(green.rsplit(':', 1)[1]), int(blue.rsplit(':', 1)[1]))
+    from mlops_lab.serve.bluegreen import cut_over
+    with blue_green(store) as (blue, green, sw), clients(f'http://127.0.0.1:{sw.port}') as (seen, failed):
+        time.sleep(0.5); cut_over(sw, green, OK)
+        time.sleep(0.5); green.proc.kill(); green.proc.wait()
+        time.sleep(0.5)
+    assert (sw.live, sw.refused, len(sw.failovers)) == (blue.port, 0, 1)
+    assert sw.failovers[0][1:] == (green.port, blue.port)
     assert len(failed) <= 8, failed  # in flight inside green when it died: about one per client (two if one reconnects during its teardown)
     for mine in seen: assert order(mine) == ['1', '2', '1'], mine

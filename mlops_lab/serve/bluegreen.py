@@ -26,28 +26,33 @@ class Switch:
         self._thread = threading.Thread(target=run, daemon=True, name='switch'); self._thread.start()
         if not up.wait(10): raise RuntimeError(f'the switch could not listen on port {self.port}')
 
-    async def _handle(self, reader, writer):
+    async def _connect(self):
+        "(port, connection) to the live colour; if it refuses, fail over to the standby (once, for everyone) and connect there; connection None if nothing answers."
         port = self.live  # read once: this connection stays with the colour live when it arrived
-        try: up_r, up_w = await asyncio.open_connection('127.0.0.1', port)
+        try: return port, await asyncio.open_connection('127.0.0.1', port)
         except ConnectionRefusedError:  # nothing listens there any more: the process is gone
             with self._lock:
                 if self.live == port:  # the first connection to find it dead fails everything over, once
-                    if self.standby is None:
-                        self.refused += 1; writer.close(); return
+                    if self.standby is None: return port, None
                     self.failovers.append((time.time(), port, self.standby)); self.live, self.standby = self.standby, None
                 port = self.live  # (a connection that found it dead after the failover goes where the failover sent the rest)
-            try: up_r, up_w = await asyncio.open_connection('127.0.0.1', port)
-            except OSError:
-                self.refused += 1; writer.close(); return
-        except OSError:  # anything else (out of file descriptors, ...) is not a dead colour: refuse this one connection
+        except OSError: return port, None  # anything else (out of file descriptors, ...) is not a dead colour: refuse this one
+        try: return port, await asyncio.open_connection('127.0.0.1', port)
+        except OSError: return port, None
+
+    async def _handle(self, reader, writer):
+        port, up = await self._connect()
+        if up is None:
             self.refused += 1; writer.close(); return
+        up_r, up_w = up
         self.connections[port] = self.connections.get(port, 0) + 1
         async def pipe(r, w):
             try:
                 while data := await r.read(65536): w.write(data); await w.drain()
             except (ConnectionError, asyncio.CancelledError): pass
             finally: w.close()
-        await asyncio.gather(pipe(reader, up_w), pipe(up_r, writer))
+        try: await asyncio.gather(pipe(reader, up_w), pipe(up_r, writer))
+        except asyncio.CancelledError: pass  # `close` ends the connections still open: the handler ends, not fails
 
     def switch(self, port: int, standby: int | None = None) -> int:
         "Send new connections to `port` from now on, with `standby` to fail over to; returns the port that was live."
@@ -56,8 +61,15 @@ class Switch:
         return old
 
     def close(self):
-        "Stop listening and stop the loop."
-        self._loop.call_soon_threadsafe(self._server.close); self._loop.call_soon_threadsafe(self._loop.stop); self._thread.join(5)
+        "Stop listening, end the connections still open, stop and close the loop."
+        async def shutdown():
+            self._server.close()
+            open_ = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in open_: t.cancel()
+            await asyncio.gather(*open_, return_exceptions=True)  # their pipes close their sockets while the loop still runs
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop); self._thread.join(5)
+        self._loop.close()
 
 # %% ../../nbs/7_serve/74_bluegreen.ipynb #6a1cde1c
 def cut_over(switch: Switch,  # the front door

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/7_serve/73_inference.ipynb #1d10ec32
 from __future__ import annotations
-import json, threading, time
+import json, time
 from pathlib import Path
 import numpy as np
 from .server import load_model, score

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import hashlib, json, queue, threading, time
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 import numpy as np
 
 # %% auto #0

@@ -33,7 +33,7 @@ def request_model(max_batch: int = 1000,  # most records in one request
                   max_text: int = 64,  # longest string accepted in any field
                  ):
     "`(Customer, Batch)`: pydantic models of one customer record and of a batch, generated from `20_schema`."
-    from pydantic import BaseModel, ConfigDict, Field, create_model
+    from pydantic import ConfigDict, Field, create_model
     from mlops_lab.data.schema import CATEGORICAL, NUMERIC, schema
     cols, fields = schema().columns, {'customer_id': (str | None, Field(None, max_length=max_text))}
     for c in NUMERIC + CATEGORICAL:
@@ -378,8 +378,10 @@ def wait_ready(url: str,  # the server's base URL
         time.sleep(0.1)
 
 class Spawned(str):
-    "The base URL of a server `spawn` started (a str), with its process as `.proc`: for drills that kill it."
+    "The base URL of a server `spawn` started (a str), with its process as `.proc` (for drills that kill it) and its `.port`."
     proc = None
+    @property
+    def port(self) -> int: return int(self.rsplit(':', 1)[1])
 
 @contextmanager
 def spawn(*args,  # arguments of `mlops-lab serve` (not --port: a free one is chosen)
