@@ -2,7 +2,8 @@
 
 1. Notebooks run on their own write to a scratch run folder (`runs/dev`). The test session gets a
    fresh one, set before any kernel or subprocess starts, so stored outputs are compared against a
-   clean state whatever a learner left in `runs/dev`.
+   clean state whatever a learner left in `runs/dev`. Bundles are signed with a key made for the
+   session (`MLOPS_LAB_KEYS`), never the user's own.
 2. Every notebook is executed once, by nbval (strict: stored outputs must match), and that one
    execution also does what `nbdev_test` would: it skips exactly the cells nbdev's rules skip
    (`#| eval: false`, the `tst_flags` of settings.ini such as `#| notest`, `nbdev_export()` calls).
@@ -15,6 +16,8 @@ import os, tempfile
 import pytest
 
 os.environ['MLOPS_LAB_DEV_DIR'] = tempfile.mkdtemp(prefix='mlops-lab-dev-')
+os.environ['MLOPS_LAB_KEYS'] = tempfile.mkdtemp(prefix='mlops-lab-keys-')  # the session's own signing key, not the user's
+os.environ.pop('MLOPS_LAB_ALLOW_UNSIGNED', None)
 
 from nbval.plugin import IPyNbFile  # noqa: E402
 import nbval.plugin

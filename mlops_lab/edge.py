@@ -4,15 +4,16 @@
 
 # %% ../nbs/6_deploy/66_edge.ipynb #197d75f0
 from __future__ import annotations
-import argparse, json, os, shutil, sys, time
+import argparse, base64, datetime, hashlib, json, os, shutil, sys, time
 from pathlib import Path
 import numpy as np
 from .core import atomic_dir, sha256  # standard library only: fine on a device
 from .measure import timing  # numpy only
 
 # %% auto #0
-__all__ = ['FILES', 'FORMAT', 'RUNTIMES', 'IMAGES', 'BundleError', 'verify', 'interpreter_class', 'Model', 'load_images', 'bench',
-           'install', 'rollback', 'watch', 'main']
+__all__ = ['FILES', 'FORMAT', 'RUNTIMES', 'IMAGES', 'BundleError', 'verify', 'keys_dir', 'key_id', 'keygen', 'signer', 'sign',
+           'trusted', 'check_signature', 'interpreter_class', 'Model', 'load_images', 'bench', 'install', 'rollback',
+           'watch', 'main']
 
 # %% ../nbs/6_deploy/66_edge.ipynb #0abefe84
 class BundleError(ValueError):
@@ -22,19 +23,133 @@ class BundleError(ValueError):
 FILES = ('model.tflite', 'labels.json', 'preprocess.json', 'metadata.json')
 FORMAT = 1
 
-def verify(folder: str | Path) -> dict:
-    "Check a bundle against its manifest; returns the manifest, or raises `BundleError` naming the file at fault."
+def verify(folder: str | Path,  # the bundle folder
+           keys: str | Path | None = None,  # the key folder whose `trusted/` keys may sign (None: `keys_dir()`)
+           allow_unsigned: bool | None = None,  # accept a bundle without a signature, loudly (None: $MLOPS_LAB_ALLOW_UNSIGNED)
+          ) -> dict:
+    "Check a bundle's signature and its files against the manifest; returns the manifest with `signed_by` (the key id), or raises `BundleError` naming what is wrong."
     folder = Path(folder)
-    try: manifest = json.loads((folder / 'manifest.json').read_text())
+    try: raw = (folder / 'manifest.json').read_bytes(); manifest = json.loads(raw)
     except FileNotFoundError: raise BundleError(f'{folder}: not a bundle (no manifest.json)') from None
-    except json.JSONDecodeError as e: raise BundleError(f'{folder}/manifest.json: corrupt ({e})') from None
-    if manifest.get('format') != FORMAT: raise BundleError(f'{folder}: bundle format {manifest.get("format")!r}, this runtime reads {FORMAT}')
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise BundleError(f'{folder}/manifest.json: corrupt ({e})') from None
+    if not isinstance(manifest, dict) or manifest.get('format') != FORMAT:
+        raise BundleError(f'{folder}: bundle format {manifest.get("format") if isinstance(manifest, dict) else None!r}, this runtime reads {FORMAT}')
+    signed_by = check_signature(folder, raw, keys, allow_unsigned)
     for f in FILES:
         want = manifest.get('files', {}).get(f)
         if want is None: raise BundleError(f'{folder}: manifest does not list {f}')
         if not (folder / f).is_file(): raise BundleError(f'{folder}/{f}: missing')
         if sha256(folder / f) != want: raise BundleError(f'{folder}/{f}: sha256 mismatch (corrupted or tampered with)')
-    return manifest
+    return {**manifest, 'signed_by': signed_by}
+
+# %% ../nbs/6_deploy/66_edge.ipynb #fe52dc75
+def keys_dir(folder: str | Path | None = None) -> Path:
+    "The key folder: `folder`, else $MLOPS_LAB_KEYS, else ~/.config/mlops-lab/keys. Holds `trusted/` and, where bundles are made, `signing.key`."
+    return Path(folder or os.environ.get('MLOPS_LAB_KEYS') or Path.home() / '.config' / 'mlops-lab' / 'keys').expanduser()
+
+def _ed25519():
+    try: from cryptography.hazmat.primitives.asymmetric import ed25519
+    except ImportError: raise BundleError('checking signatures needs the cryptography package: pip install cryptography') from None
+    return ed25519
+
+def _raw(public) -> bytes:
+    from cryptography.hazmat.primitives import serialization as s
+    return public.public_bytes(s.Encoding.Raw, s.PublicFormat.Raw)
+
+def key_id(public: bytes) -> str:
+    "A key's id: the first 16 hex digits of the sha256 of its 32 public bytes."
+    return hashlib.sha256(public).hexdigest()[:16]
+
+# %% ../nbs/6_deploy/66_edge.ipynb #160e16db
+def keygen(folder: str | Path | None = None,  # the key folder (None: `keys_dir()`)
+           name: str = 'lab',  # a name people recognise, stored with the public key
+           expires: str | None = None,  # ISO date after which devices refuse this key's signatures (None: no expiry)
+           rotate: bool = False,  # replace an existing signing key (it moves to `retired/`; its public key stays trusted)
+          ) -> dict:  # the public key record, as written to `trusted/<id>.json`
+    "Make an ed25519 signing key (`signing.key`, mode 0600) and trust its public half (`trusted/<id>.json`) in the key folder."
+    from cryptography.hazmat.primitives import serialization as s
+    d, ed = keys_dir(folder), _ed25519()
+    key = d / 'signing.key'
+    if key.exists() and not rotate:
+        raise FileExistsError(f'{key} exists; replacing it would leave every device that trusts it unable to check new bundles: use rotate')
+    sk = ed.Ed25519PrivateKey.generate()
+    pub = _raw(sk.public_key())
+    rec = {'keyid': key_id(pub), 'name': name, 'public': base64.b64encode(pub).decode(), 'expires': expires,
+           'created': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}
+    (d / 'trusted').mkdir(parents=True, exist_ok=True)
+    (d / 'trusted' / f"{rec['keyid']}.json").write_text(json.dumps(rec, indent=1))
+    tmp = d / f".signing.key.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, 'wb') as f: f.write(sk.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption()))
+    if rotate and key.exists():
+        (d / 'retired').mkdir(exist_ok=True)
+        os.replace(key, d / 'retired' / f'{signer(d)["keyid"]}.key')
+    try: os.link(tmp, key)  # appears complete or not at all; fails if another process made one meanwhile
+    except FileExistsError:
+        (d / 'trusted' / f"{rec['keyid']}.json").unlink(); raise FileExistsError(f'{key} was made by another process meanwhile') from None
+    finally: tmp.unlink()
+    return rec
+
+def signer(folder: str | Path | None = None) -> dict:
+    "The signing key of the key folder: `{'keyid', 'key'}` (the private key object); the lab makes one on first use."
+    from cryptography.hazmat.primitives import serialization as s
+    d = keys_dir(folder)
+    if not (d / 'signing.key').exists():
+        try: keygen(d)
+        except FileExistsError: pass  # another process made it first: use theirs
+    try: sk = s.load_pem_private_key((d / 'signing.key').read_bytes(), password=None)
+    except (ValueError, TypeError) as e: raise BundleError(f'{d}/signing.key: not an unencrypted ed25519 private key ({e})') from None
+    return {'keyid': key_id(_raw(sk.public_key())), 'key': sk}
+
+# %% ../nbs/6_deploy/66_edge.ipynb #6866ef8e
+def sign(bundle: str | Path,  # the bundle folder (its manifest.json is signed as it is)
+         keys: str | Path | None = None,  # the key folder holding `signing.key` (None: `keys_dir()`)
+        ) -> dict:  # the signature record written to `signature.json`
+    "Sign a bundle's manifest with the key folder's signing key: writes `signature.json` (key id and ed25519 signature)."
+    bundle, k = Path(bundle), signer(keys)
+    rec = {'keyid': k['keyid'], 'signature': base64.b64encode(k['key'].sign((bundle / 'manifest.json').read_bytes())).decode()}
+    (bundle / 'signature.json').write_text(json.dumps(rec, indent=1))
+    return rec
+
+def trusted(keys: str | Path | None = None) -> dict:
+    "Key id -> public key record of every key in the key folder's `trusted/`."
+    d, out = keys_dir(keys) / 'trusted', {}
+    for f in sorted(d.glob('*.json')) if d.is_dir() else []:
+        try: rec = json.loads(f.read_text()); out[rec['keyid']] = {**rec, 'file': str(f)}
+        except (ValueError, KeyError, TypeError) as e: raise BundleError(f'{f}: not a public key record ({e!r})') from None
+    return out
+
+# %% ../nbs/6_deploy/66_edge.ipynb #0aa4f535
+def check_signature(folder: str | Path,  # the bundle folder
+                    manifest: bytes,  # the manifest's bytes, as read once by `verify`
+                    keys: str | Path | None = None,  # the key folder (None: `keys_dir()`)
+                    allow_unsigned: bool | None = None,  # accept a missing signature, with a warning (None: $MLOPS_LAB_ALLOW_UNSIGNED)
+                   ) -> str | None:  # the id of the key that signed, or None for an accepted unsigned bundle
+    "Check `signature.json` against `manifest` with the trusted keys; raises `BundleError` saying which check failed."
+    folder = Path(folder)
+    if allow_unsigned is None: allow_unsigned = os.environ.get('MLOPS_LAB_ALLOW_UNSIGNED', '') not in ('', '0')
+    try: sig = json.loads((folder / 'signature.json').read_text()); kid, s64 = sig['keyid'], sig['signature']
+    except FileNotFoundError:
+        if not allow_unsigned:
+            raise BundleError(f'{folder}: unsigned (no signature.json); only bundles signed by a trusted key are served '
+                              '(set MLOPS_LAB_ALLOW_UNSIGNED=1 to accept unsigned bundles in development)') from None
+        print(f'WARNING: {folder} is UNSIGNED and served only because unsigned bundles are allowed (development)', file=sys.stderr)
+        return None
+    except (ValueError, KeyError, TypeError) as e: raise BundleError(f'{folder}/signature.json: corrupt ({e!r})') from None
+    keyring = trusted(keys)
+    if kid not in keyring:
+        raise BundleError(f'{folder}: signed by key {kid}, which this device does not trust '
+                          f'(trusted in {keys_dir(keys) / "trusted"}: {", ".join(keyring) or "none"})')
+    rec = keyring[kid]
+    if rec.get('expires') and str(rec['expires']) < datetime.datetime.now(datetime.timezone.utc).isoformat():
+        raise BundleError(f'{folder}: signed by key {kid} ({rec.get("name")}), which expired on {rec["expires"]}')
+    ed = _ed25519()
+    from cryptography.exceptions import InvalidSignature
+    try: ed.Ed25519PublicKey.from_public_bytes(base64.b64decode(rec['public'])).verify(base64.b64decode(s64, validate=True), manifest)
+    except (InvalidSignature, ValueError, TypeError):
+        raise BundleError(f'{folder}/signature.json: the signature does not match manifest.json for key {kid} '
+                          '(the manifest was changed after signing, or the signature is damaged or not made by that key)') from None
+    return kid
 
 # %% ../nbs/6_deploy/66_edge.ipynb #41464488
 RUNTIMES = ('ai_edge_litert.interpreter', 'tflite_runtime.interpreter', 'tensorflow.lite')
@@ -56,9 +171,12 @@ class Model:
                  threads: int = 1,  # interpreter threads
                  runtime: str | None = None,  # the TFLite runtime module to use (None: the first of `RUNTIMES` found)
                  kernels: str = 'default',  # 'default' (XNNPACK, tuned per CPU) or 'reference' (portable, identical everywhere)
+                 keys: str | Path | None = None,  # the key folder whose trusted keys may sign it (None: `keys_dir()`)
+                 allow_unsigned: bool | None = None,  # accept an unsigned bundle, loudly (None: $MLOPS_LAB_ALLOW_UNSIGNED)
                 ):
         self.folder = Path(folder)
-        self.manifest = verify(self.folder)
+        self.manifest = verify(self.folder, keys, allow_unsigned)
+        self.signer = self.manifest['signed_by']  # the key id that signed it (None: unsigned, accepted in development)
         self.labels = json.loads((self.folder / 'labels.json').read_text())
         self.spec = json.loads((self.folder / 'preprocess.json').read_text())
         self.meta = json.loads((self.folder / 'metadata.json').read_text())
@@ -139,16 +257,27 @@ def _link(root: Path, name: str, target: Path):
     if tmp.is_symlink() or tmp.exists(): tmp.unlink()
     tmp.symlink_to(target.relative_to(root)); os.replace(tmp, root / name)  # rename over the old link: atomic
 
-def install(bundle: str | Path, root: str | Path, check=Model) -> Path:
+def install(bundle: str | Path,  # the bundle folder to install
+            root: str | Path,  # the device's bundle root (`releases/`, `current`, `previous`)
+            keys: str | Path | None = None,  # the key folder whose trusted keys may sign it (None: `keys_dir()`)
+            allow_unsigned: bool | None = None,  # accept an unsigned bundle, loudly (None: $MLOPS_LAB_ALLOW_UNSIGNED)
+            downgrade: bool = False,  # allow a bundle made before the one being served (a replayed old bundle, unless you mean it)
+           ) -> Path:  # the installed release folder
     "Install `bundle` under `root` and make it current; the old current becomes previous. Fails without changing anything."
     bundle, root = Path(bundle), Path(root)
-    manifest = verify(bundle)
+    manifest = verify(bundle, keys, allow_unsigned)
+    cur = root / 'current'
+    if cur.is_symlink() and not downgrade:
+        try: served = json.loads((cur / 'manifest.json').read_text()).get('created', '')
+        except (OSError, ValueError): served = ''
+        if manifest.get('created', '') < served:
+            raise BundleError(f'{bundle}: made {manifest.get("created") or "at an unknown time"}, before the bundle being served ({served}): '
+                              'an old bundle replayed? `rollback` goes back on purpose, or pass downgrade')
     rel = root / 'releases' / f"{bundle.name}-{manifest['files']['model.tflite'][:12]}"
     if not rel.exists():
         with atomic_dir(rel) as tmp:
             shutil.copytree(bundle, tmp, dirs_exist_ok=True)
-            check(tmp)  # verify again after the copy, and load it: a bundle that cannot serve is never installed
-    cur = root / 'current'
+            Model(tmp, keys=keys, allow_unsigned=allow_unsigned)  # verify again after the copy, and load it: a bundle that cannot serve is never installed
     if cur.is_symlink() and cur.resolve() != rel.resolve(): _link(root, 'previous', cur.resolve())
     _link(root, 'current', rel)
     return rel
@@ -171,19 +300,26 @@ def watch(folder: str | Path,  # the folder images arrive in
           interval: float = 1.0,  # seconds between rounds
           once: bool = False,  # one round, then return
           threads: int = 1,  # interpreter threads
-          log=print,  # where to report which bundle is served
+          log=print,  # where to report which bundle is served, and which was refused
+          keys: str | Path | None = None,  # the key folder whose trusted keys may sign bundles (None: `keys_dir()`)
+          allow_unsigned: bool | None = None,  # accept unsigned bundles, loudly (None: $MLOPS_LAB_ALLOW_UNSIGNED)
          ) -> int:  # images classified (it returns only with `once`)
     "Classify each new image in `folder` with the bundle `bundle` points to (re-resolved every round); append JSON lines to `results`."
     folder, bundle, results = Path(folder), Path(bundle), Path(results)
     done = set()
     if results.exists():
         done = {json.loads(l)['file'] for l in results.read_text().splitlines() if l.strip()}
-    model, served, n = None, None, 0
+    model, served, refused, n = None, None, None, 0
     while True:
         target = bundle.resolve()
-        if target != served:
-            model, served = Model(target, threads=threads), target
-            log(f'serving {target.name} ({model.meta.get("name", "?")})')
+        if target not in (served, refused):
+            try:
+                model, served = Model(target, threads=threads, keys=keys, allow_unsigned=allow_unsigned), target
+                log(f'serving {target.name} ({model.meta.get("name", "?")})')
+            except BundleError as e:
+                if model is None: raise  # nothing served yet: nothing to fall back on
+                refused = target  # not retried until the link moves again
+                log(f'refused {target.name}: {e}; still serving {served.name}')
         new = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGES and p.name not in done)
         with open(results, 'a') as out:
             for p in new:
@@ -196,42 +332,58 @@ def watch(folder: str | Path,  # the folder images arrive in
 
 # %% ../nbs/6_deploy/66_edge.ipynb #3bb5e290
 def main(argv=None) -> int:
-    "Entry point of `mlops-lab-edge`: info, classify, bench, watch, install, rollback."
-    p = argparse.ArgumentParser(prog='mlops-lab-edge', description='Serve mlops-lab model bundles on a device (numpy + a TFLite runtime).')
+    "Entry point of `mlops-lab-edge`: info, classify, bench, watch, install, rollback; keygen and sign for the machine that ships bundles."
+    p = argparse.ArgumentParser(prog='mlops-lab-edge', description='Serve mlops-lab model bundles on a device (numpy + a TFLite runtime). '
+                                'Every bundle must be signed by a key in KEYS/trusted/ (KEYS: --keys, $MLOPS_LAB_KEYS, ~/.config/mlops-lab/keys).')
     sub = p.add_subparsers(dest='cmd', required=True, metavar='COMMAND')
+    def trust_args(q):
+        q.add_argument('--keys', default=None, help='key folder (default: $MLOPS_LAB_KEYS or ~/.config/mlops-lab/keys)')
+        q.add_argument('--allow-unsigned', action='store_true', default=None, help='development only: accept unsigned bundles (with a warning)')
     for name, help in (('info', 'verify a bundle and describe it'), ('classify', 'classify image files'),
                        ('bench', 'latency percentiles and throughput on this device')):
         q = sub.add_parser(name, help=help)
         q.add_argument('--bundle', default=os.environ.get('MLOPS_LAB_BUNDLE', 'current'), help='bundle folder (default: $MLOPS_LAB_BUNDLE or ./current)')
         q.add_argument('--threads', type=int, default=1)
         q.add_argument('--kernels', choices=['default', 'reference'], default='default', help='reference: portable kernels, identical on every CPU')
+        trust_args(q)
     sub.choices['classify'].add_argument('files', nargs='+', help='image files or folders')
     sub.choices['classify'].add_argument('--json', action='store_true', help='one JSON object per line')
     sub.choices['bench'].add_argument('-n', type=int, default=200)
     w = sub.add_parser('watch', help='classify new images in a folder as they arrive (the device service)')
     w.add_argument('folder'); w.add_argument('--results', default='results.jsonl'); w.add_argument('--interval', type=float, default=1.0)
     w.add_argument('--bundle', default=os.environ.get('MLOPS_LAB_BUNDLE', 'current')); w.add_argument('--threads', type=int, default=1)
-    w.add_argument('--once', action='store_true', help='one round, then exit')
+    w.add_argument('--once', action='store_true', help='one round, then exit'); trust_args(w)
     i = sub.add_parser('install', help='install a bundle under ROOT and make it current (atomic)')
     i.add_argument('bundle'); i.add_argument('--root', default='.')
+    i.add_argument('--downgrade', action='store_true', help='install a bundle older than the one served'); trust_args(i)
     r = sub.add_parser('rollback', help='serve the previous bundle again'); r.add_argument('--root', default='.')
+    k = sub.add_parser('keygen', help='make a signing key and trust it (on the machine that ships bundles)')
+    k.add_argument('--keys', default=None); k.add_argument('--name', default='lab'); k.add_argument('--expires', help='ISO date the key stops being accepted')
+    k.add_argument('--rotate', action='store_true', help='replace the signing key; the old one stays trusted until you remove it')
+    s = sub.add_parser('sign', help="sign a bundle's manifest with the signing key"); s.add_argument('bundle'); s.add_argument('--keys', default=None)
     a = p.parse_args(argv)
+    trust = {'keys': a.keys, 'allow_unsigned': a.allow_unsigned} if hasattr(a, 'allow_unsigned') else {}
     try:
-        if a.cmd == 'install': print(f'current -> {install(a.bundle, a.root)}'); return 0
+        if a.cmd == 'keygen':
+            rec = keygen(a.keys, a.name, a.expires, a.rotate)
+            print(f"key {rec['keyid']} ({rec['name']}): private {keys_dir(a.keys) / 'signing.key'}; "
+                  f"give devices {keys_dir(a.keys) / 'trusted' / (rec['keyid'] + '.json')} (into their KEYS/trusted/)"); return 0
+        if a.cmd == 'sign': print(f"{a.bundle}: signed by key {sign(a.bundle, a.keys)['keyid']}"); return 0
+        if a.cmd == 'install': print(f'current -> {install(a.bundle, a.root, downgrade=a.downgrade, **trust)}'); return 0
         if a.cmd == 'rollback': print(f'current -> {rollback(a.root)}'); return 0
         if a.cmd == 'watch':
-            n = watch(a.folder, a.bundle, a.results, a.interval, a.once, a.threads, log=lambda s: print(s, file=sys.stderr, flush=True))
+            n = watch(a.folder, a.bundle, a.results, a.interval, a.once, a.threads, log=lambda s: print(s, file=sys.stderr, flush=True), **trust)
             print(f'{n} images classified'); return 0
-        m = Model(a.bundle, threads=a.threads, kernels=a.kernels)
+        m = Model(a.bundle, threads=a.threads, kernels=a.kernels, **trust)
         if a.cmd == 'info':
             print(json.dumps({'bundle': str(m.folder.resolve()), 'runtime': m.runtime, 'input': {'shape': m.shape, 'dtype': m.inp['dtype'].__name__},
-                              'labels': m.labels, 'metadata': m.meta}, indent=1)); return 0
+                              'signed_by': m.signer, 'labels': m.labels, 'metadata': m.meta}, indent=1)); return 0
         if a.cmd == 'bench': print(json.dumps(bench(m, a.n))); return 0
         files = sorted(f for x in map(Path, a.files) for f in (sorted(x.iterdir()) if x.is_dir() else [x]) if f.is_file())
         for f, r in zip(files, m.classify(load_images(files, m.spec))):
             print(json.dumps({'file': str(f), **r}) if a.json else f"{f}\t{r['label']}\t{r['score']:.3f}")
         return 0
-    except (BundleError, ValueError, RuntimeError, FileNotFoundError) as e:
+    except (BundleError, ValueError, RuntimeError, FileNotFoundError, FileExistsError) as e:
         print(f'mlops-lab-edge {a.cmd}: {e}', file=sys.stderr); return 1
 
 # %% ../nbs/6_deploy/66_edge.ipynb #c6ff71c5

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mlops_lab import edge
-from test_edge import digits, _images  # noqa: F401 (the int8 digits bundle fixture)
+from test_edge import digits, _images, _rehash  # noqa: F401 (the int8 digits bundle fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 ROOTFS = Path(os.environ.get('MLOPS_LAB_ARM64_ROOTFS', '/var/tmp/mlops-lab-arm64'))
@@ -22,6 +22,9 @@ def arm64(digits):
     shutil.rmtree(work, ignore_errors=True); work.mkdir()
     shutil.copytree(ROOT / 'mlops_lab', work / 'mlops_lab', ignore=shutil.ignore_patterns('__pycache__'))
     shutil.copytree(digits[0], work / 'bundle')
+    shutil.copytree(edge.keys_dir() / 'trusted', work / 'keys' / 'trusted')  # the device gets the public keys only
+    tampered = shutil.copytree(digits[0], work / 'tampered')
+    (tampered / 'labels.json').write_text(json.dumps(list('abcdefghij'))); _rehash(tampered)
     np.save(work / 'x.npy', digits[1][:100])
     _images(digits[1][:10], work / 'imgs')
     subprocess.run(['mount', '-t', 'proc', 'proc', ROOTFS / 'proc'], check=True)
@@ -30,8 +33,8 @@ def arm64(digits):
 
 
 def chroot(*cmd, timeout=600):
-    "Run a command in the arm64 userland (env -i: no host variables leak in); returns the CompletedProcess."
-    return subprocess.run(['env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/root', 'PYTHONPATH=/work', 'chroot', ROOTFS, *map(str, cmd)],
+    "Run a command in the arm64 userland (env -i: no host variables leak in; the device trusts /work/keys); returns the CompletedProcess."
+    return subprocess.run(['env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/root', 'PYTHONPATH=/work', 'MLOPS_LAB_KEYS=/work/keys', 'chroot', ROOTFS, *map(str, cmd)],
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -59,3 +62,21 @@ def test_edge_cli_classifies_on_arm64_like_the_lab(arm64, digits):
     assert got == want and len(got) == 10
     bad = chroot('/venv-litert/bin/python', '-c', 'import tensorflow')
     assert bad.returncode != 0 and 'No module named' in bad.stderr  # nothing but numpy, the runtime and Pillow
+
+
+SIGCHECK = ('import sys, json; from pathlib import Path; from mlops_lab.edge import BundleError, verify\n'
+            'print(verify("/work/bundle", "/work/keys")["signed_by"])\n'
+            'try: verify("/work/tampered", "/work/keys"); print("ACCEPTED")\n'
+            'except BundleError as e: print("refused:", e)\n')
+
+
+@pytest.mark.parametrize('venv', ['/venv-litert', '/venv-tflite'])
+def test_signature_check_on_arm64(arm64, venv):
+    "The device's own cryptography wheel (aarch64) accepts the lab's signature and refuses a re-hashed bundle."
+    r = chroot(f'{venv}/bin/python', '-c', SIGCHECK)
+    assert r.returncode == 0, r.stderr[-3000:]
+    signer, verdict = r.stdout.splitlines()
+    assert signer == next(iter(edge.trusted()))
+    assert verdict.startswith('refused:') and 'the signature does not match manifest.json' in verdict
+    bad = chroot(f'{venv}/bin/python', '-m', 'mlops_lab.edge', 'info', '--bundle', '/work/tampered', '--keys', '/work/keys')
+    assert bad.returncode == 1 and 'signature does not match' in bad.stderr

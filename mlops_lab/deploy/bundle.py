@@ -8,7 +8,7 @@ import contextlib, datetime, json, os, sys
 from pathlib import Path
 import numpy as np
 from ..core import atomic_dir, sha256
-from ..edge import FILES, FORMAT, Model, bench
+from ..edge import FILES, FORMAT, Model, bench, sign
 from ..measure import fresh
 
 # %% auto #0
@@ -54,14 +54,18 @@ def write_bundle(folder: str | Path,  # the bundle folder (created if missing; i
                  labels: list,  # class names, in the model's output order
                  preprocess: dict,  # the preprocessing spec (`spec`)
                  metadata: dict,  # anything worth knowing about the model: name, metrics, what it was made from
+                 keys: str | Path | None | bool = None,  # the key folder whose `signing.key` signs it (None: `keys_dir()`, made on first use; False: unsigned)
                 ) -> Path:  # `folder`
-    "Write a bundle folder: the model, labels, preprocessing spec, metadata, and a manifest of their sha256."
+    "Write a bundle folder: the model, labels, preprocessing spec, metadata, a manifest of their sha256 and when it was made, and the manifest's signature."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     (folder / 'model.tflite').write_bytes(model)
     for name, obj in (('labels.json', list(labels)), ('preprocess.json', preprocess), ('metadata.json', metadata)):
         (folder / name).write_text(json.dumps(obj, indent=1, sort_keys=True))
-    manifest = {'format': FORMAT, 'files': {f: sha256(folder / f) for f in FILES}}
+    manifest = {'format': FORMAT, 'files': {f: sha256(folder / f) for f in FILES},
+                'created': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='microseconds')}
     (folder / 'manifest.json').write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    (folder / 'signature.json').unlink(missing_ok=True)
+    if keys is not False: sign(folder, keys)
     return folder
 
 # %% ../../nbs/6_deploy/61_bundle.ipynb #442c299c
