@@ -4,8 +4,9 @@ Run: .venv/bin/python benchmarks/mqtt_throughput.py [--n 50000]
 
 1. baseline: publish n readings (QoS 1) to a subscriber that only counts them;
 2. validated: the same stream into `iot.Collector` (JSON parse, de-duplication, pandera in batches, windows);
-3. restart: the validated stream again, with the broker stopped and started halfway through.
-Prints readings/s for each (the ratio validated/baseline from the same run), and for the restart run:
+3. restart: the validated stream again, with the broker stopped and started halfway through;
+4. TLS: the baseline and the validated stream again on a broker with TLS, accounts and ACLs (`Broker(devices=...)`).
+Prints readings/s for each (the ratios validated/baseline and TLS/plain from the same run), and for the restart run:
 readings the broker acknowledged, how many of those never reached the collector (target: 0), duplicates removed.
 """
 import argparse, threading, time
@@ -20,11 +21,12 @@ class Counter:
             self.n['received'] += 1; self.seen.add(iot.reading_id(payload))
 
 
-def run(payloads, sink, restart=False):
-    with iot.Broker() as b:
-        sub = iot.subscribe(sink, b.port, client_id=f'bench-{time.monotonic_ns()}')
+def run(payloads, sink, restart=False, tls=False):
+    with iot.Broker(devices=['bench'] if tls else None) as b:
+        sub = iot.subscribe(sink, b.port, client_id=f'bench-{time.monotonic_ns()}', **(dict(topic='lab/sensors/#', **b.login('lab-ingest')) if tls else {}))
         t0 = time.perf_counter()
-        acked = iot.publish(payloads, b.port, on_half=(lambda: b.restart(down=0.5)) if restart else None)
+        acked = iot.publish(payloads, b.port, on_half=(lambda: b.restart(down=0.5)) if restart else None,
+                            **(dict(topic='lab/sensors/bench', **b.login('bench')) if tls else {}))
         ok = iot.drain(sink, payloads, timeout=120)
         secs = time.perf_counter() - t0
         sub.loop_stop(); sub.disconnect()
@@ -41,7 +43,7 @@ if __name__ == '__main__':
     print(f'baseline (count only):      {len(payloads) / base:>9,.0f} msgs/s  ({base:.1f} s)')
     col = iot.Collector(window=60, batch=1000)
     secs, acked, ok = run(payloads, col)
-    c = col.counts()
+    secs_plain, c = secs, col.counts()
     print(f'validated + windowed:       {len(payloads) / secs:>9,.0f} msgs/s  ({secs:.1f} s; {secs / base:.2f}x the baseline time); '
           f"accepted {c['accepted']}, quarantined {c['quarantined']}, duplicates {c['duplicates']}")
     col2 = iot.Collector(window=60, batch=1000)
@@ -50,3 +52,9 @@ if __name__ == '__main__':
     c2 = col2.counts()
     print(f'with a broker restart:      {len(payloads) / secs:>9,.0f} msgs/s  ({secs:.1f} s); acknowledged {len(acked)} of {len(payloads)}, '
           f"acknowledged but lost {len(ids - col2.seen)}, duplicates removed {c2['duplicates']}, accepted {c2['accepted']} (without restart {c['accepted']})")
+    tb, _, _ = run(payloads, Counter(), tls=True)
+    print(f'TLS + accounts, count only: {len(payloads) / tb:>9,.0f} msgs/s  ({tb:.1f} s; {tb / base:.2f}x the plain baseline time)')
+    col3 = iot.Collector(window=60, batch=1000)
+    ts, _, _ = run(payloads, col3, tls=True)
+    print(f'TLS + accounts, validated:  {len(payloads) / ts:>9,.0f} msgs/s  ({ts:.1f} s; {ts / secs_plain:.2f}x the plain validated time); '
+          f"accepted {col3.counts()['accepted']}")

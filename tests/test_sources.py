@@ -1,5 +1,6 @@
 """Sources against real servers: PostgreSQL and SQLite (SQLAlchemy), the CRM API over HTTP on loopback, Mosquitto."""
-import json, time
+import json, shutil, tempfile, time
+from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa

@@ -14,7 +14,7 @@ from .validate import validate, reconcile
 
 # %% auto #0
 __all__ = ['T0', 'SENSORS', 'readings', 'reading_schema', 'Collector', 'mosquitto', 'Broker', 'client', 'subscribe', 'publish',
-           'reading_id', 'drain']
+           'reading_id', 'drain', 'certificates', 'acl', 'secure']
 
 # %% ../../nbs/3_prepare/34_iot.ipynb #60562ebf
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
@@ -66,8 +66,8 @@ class Collector:
         self.accepted, self.quarantine, self.windows = [], [], {}
         self.n = {'received': 0, 'duplicates': 0}
 
-    def add(self, payload: bytes):
-        "Take one message payload."
+    def add(self, payload: bytes, sender: str | None = None):
+        "Take one message payload; `sender`, if given (the authenticated device, from the topic), must be the reading's sensor."
         with self.lock:
             self.n['received'] += 1
             try:
@@ -76,6 +76,11 @@ class Collector:
             except ValueError as e:
                 self.quarantine.append(pd.DataFrame([{'source': 'mqtt', 'position': f'msg #{self.n["received"]}',
                                                       'reason': f'invalid JSON: {e}', 'raw': payload[:500].decode(errors='replace')}]))
+                return
+            if sender is not None and r.get('sensor') != sender:
+                self.quarantine.append(pd.DataFrame([{'source': 'mqtt', 'position': f'msg #{self.n["received"]}',
+                                                      'reason': f'sensor {r.get("sensor")!r} sent by device {sender!r}: a device may report only itself',
+                                                      'raw': payload[:500].decode(errors='replace')}]))
                 return
             rid = r.get('id')
             if rid in self.seen: self.n['duplicates'] += 1; return
@@ -135,20 +140,35 @@ def _group(name):
     except KeyError: return None
 
 class Broker:
-    "A Mosquitto broker on 127.0.0.1 with persistence, as a child process."
-    def __init__(self, port: int | None = None, folder: str | Path | None = None):
+    "A Mosquitto broker on 127.0.0.1 with persistence, as a child process; with `devices`, TLS and a password and ACL per device."
+    def __init__(self, port: int | None = None,  # the port (None: a free one)
+                 folder: str | Path | None = None,  # its configuration and state (None: a new temporary folder)
+                 devices: list[str] | None = None,  # None: anonymous, plain TCP; else TLS, and an account per device (see `secure`)
+                 collector: str = 'lab-ingest',  # with `devices`: the account that may read every sensor topic, and publish nowhere
+                ):
         from mlops_lab.prepare.api import free_port
         self.exe = mosquitto()
         if not self.exe: raise FileNotFoundError('Mosquitto is not installed: `sudo apt-get install mosquitto` (make setup does this)')
         self.port, self.dir = port or free_port(), Path(folder or tempfile.mkdtemp(prefix='mosquitto-'))
         self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / 'mosquitto.conf').write_text(f'listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n'
-                                                 f'persistence_location {self.dir}/\nmax_queued_messages 0\nautosave_interval 60\n')
-        import os, pwd
-        if os.geteuid() == 0:  # started as root, mosquitto drops to user `mosquitto`, which must be able to write its state
-            try: shutil.chown(self.dir, 'mosquitto', 'mosquitto' if _group('mosquitto') else None)
-            except (LookupError, PermissionError): pass
+        conf = f'listener {self.port} 127.0.0.1\n'
+        self.accounts = secure(self.dir, devices, collector) if devices is not None else {}
+        if devices is None: conf += 'allow_anonymous true\n'
+        else: conf += (f'cafile {self.dir}/ca.pem\ncertfile {self.dir}/server.pem\nkeyfile {self.dir}/server.key\ntls_version tlsv1.2\n'
+                       f'allow_anonymous false\npassword_file {self.dir}/passwords\nacl_file {self.dir}/acl\n')
+        (self.dir / 'mosquitto.conf').write_text(conf + f'persistence true\npersistence_location {self.dir}/\n'
+                                                 'max_queued_messages 0\nautosave_interval 60\n')
+        import os
+        if os.geteuid() == 0:  # started as root, mosquitto drops to user `mosquitto`, which must be able to read its keys and write its state
+            for p in [self.dir, *self.dir.iterdir()]:
+                try: shutil.chown(p, 'mosquitto', 'mosquitto' if _group('mosquitto') else None)
+                except (LookupError, PermissionError): pass
         self.proc = None
+
+    def login(self, user: str) -> dict:
+        "What `client` (and `publish`, `subscribe`) need to connect as `user`: the CA to trust, the user name, its password."
+        if user not in self.accounts: raise KeyError(f'no account {user!r} on this broker (accounts: {", ".join(self.accounts) or "none: anonymous"})')
+        return {'ca': str(self.dir / 'ca.pem'), 'username': user, 'password': self.accounts[user]}
 
     def start(self):
         import socket
@@ -178,20 +198,32 @@ def client(client_id: str,  # fixed, so that the broker keeps the session while 
            on_message=None,  # called with each message's payload (bytes); None for a publisher
            topic: str | None = None,  # subscribed with QoS 1 on every (re)connect; None: no subscription
            host: str = '127.0.0.1',  # the broker's host
+           ca: str | None = None,  # a CA certificate: connect over TLS and trust only brokers it signed (None: plain TCP)
+           username: str | None = None,  # the account to log in as (None: anonymous)
+           password: str | None = None,  # its password
+           with_topic: bool = False,  # call `on_message(payload, topic)` instead of `on_message(payload)`
           ):  # `(client, connected event)`; the event is clear while the connection is down
-    "A connected paho client with a persistent session that reconnects by itself: `(client, connected event)`."
+    "A connected paho client with a persistent session that reconnects by itself: `(client, connected event)`; raises `PermissionError` if the broker refuses the login."
     import paho.mqtt.client as mqtt
-    up = threading.Event()
+    up, answered, refused = threading.Event(), threading.Event(), []
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
     c.reconnect_delay_set(0.05, 1.0)
     c.max_inflight_messages_set(200)
+    if ca: c.tls_set(ca_certs=ca)
+    if username: c.username_pw_set(username, password)
     def on_connect(cl, u, flags, rc, props):
-        if topic: cl.subscribe(topic, qos=1)  # the broker keeps it in the session anyway; harmless to repeat
-        up.set()
+        if rc.is_failure: refused.append(str(rc)); cl.disconnect()
+        else:
+            if topic: cl.subscribe(topic, qos=1)  # the broker keeps it in the session anyway; harmless to repeat
+            up.set()
+        answered.set()
     c.on_connect, c.on_disconnect = on_connect, lambda *a: up.clear()
-    if on_message: c.on_message = lambda cl, u, m: on_message(m.payload)
+    if on_message: c.on_message = (lambda cl, u, m: on_message(m.payload, m.topic)) if with_topic else (lambda cl, u, m: on_message(m.payload))
     c.connect(host, port, keepalive=30); c.loop_start()
-    if not up.wait(10): raise TimeoutError(f'MQTT client {client_id!r} could not connect to {host}:{port}')
+    if not answered.wait(10): c.loop_stop(); raise TimeoutError(f'MQTT client {client_id!r} could not connect to {host}:{port}')
+    if refused:
+        c.loop_stop()
+        raise PermissionError(f'the MQTT broker at {host}:{port} refused {client_id!r} (user {username or "anonymous"}): {refused[0]}')
     return c, up
 
 # %% ../../nbs/3_prepare/34_iot.ipynb #5109ef1f
@@ -199,9 +231,12 @@ def subscribe(col: Collector,  # where every message goes
               port: int,  # the broker's port
               topic: str = 'lab/sensors',  # the topic the sensors publish to
               client_id: str = 'lab-ingest',  # the ingestion service's fixed id (its persistent session)
+              bind: bool = False,  # each device publishes to `lab/sensors/<its name>`: quarantine readings for another sensor
+              **login,  # `ca`, `username`, `password` for a broker with accounts (`Broker.login`)
              ):  # the running paho client; stop it with `loop_stop()` and `disconnect()`
     "Feed `col` from `topic` with QoS 1 and a persistent session; returns the running client."
-    return client(client_id, port, on_message=col.add, topic=topic)[0]
+    if bind: return client(client_id, port, lambda p, t: col.add(p, t.rsplit('/', 1)[-1]), topic, with_topic=True, **login)[0]
+    return client(client_id, port, on_message=col.add, topic=topic, **login)[0]
 
 # %% ../../nbs/3_prepare/34_iot.ipynb #0afa733d
 def publish(payloads: list[bytes],  # the messages, sent in order
@@ -211,10 +246,11 @@ def publish(payloads: list[bytes],  # the messages, sent in order
             inflight: int = 1000,  # most messages sent but not yet acknowledged
             timeout: float = 30,  # seconds to wait for an acknowledgement, or for the broker to come back
             on_half=None,  # called once, halfway through (the restart experiment); or None
+            **login,  # `ca`, `username`, `password` for a broker with accounts (`Broker.login`)
            ) -> list[int]:  # the indices of the payloads the broker acknowledged
     "Publish with QoS 1, at most `inflight` unacknowledged; returns the indices the broker acknowledged."
     import paho.mqtt.client as mqtt
-    c, up = client(client_id, port)
+    c, up = client(client_id, port, **login)
     infos, acked = deque(), []
     def settle(k):
         while len(infos) > k:
@@ -252,3 +288,59 @@ def drain(col: Collector, payloads: list[bytes], timeout: float = 30) -> bool:
             if col.n['received'] >= len(payloads) and want <= col.seen: return True
         time.sleep(0.02)
     return False
+
+# %% ../../nbs/3_prepare/34_iot.ipynb #bee24f48
+def certificates(folder: str | Path,  # where ca.pem, server.pem and server.key are written
+                 hosts: tuple = ('127.0.0.1', 'localhost'),  # the names and addresses the broker's certificate is valid for
+                 days: int = 365,  # validity
+                ) -> dict:  # paths: ca, cert, key
+    "A lab certificate authority and a broker certificate it signs for `hosts` (ECDSA P-256, PEM files)."
+    import datetime, ipaddress
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID, ExtendedKeyUsageOID
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    def name(cn): return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, 'mlops-lab'), x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    def cert(subject, key, issuer, signer, ca):
+        b = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
+             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+             .not_valid_after(now + datetime.timedelta(days=days))
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if ca: b = b.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        else:
+            alt = [x509.IPAddress(ipaddress.ip_address(h)) if h.replace('.', '').isdigit() or ':' in h else x509.DNSName(h) for h in hosts]
+            b = (b.add_extension(x509.SubjectAlternativeName(alt), critical=False)
+                  .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False))
+        return b.sign(signer, hashes.SHA256())
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = cert(name('mlops-lab CA'), ca_key, name('mlops-lab CA'), ca_key, True)
+    srv = cert(name(hosts[0]), key, ca.subject, ca_key, False)
+    pem = serialization.Encoding.PEM
+    (folder / 'ca.pem').write_bytes(ca.public_bytes(pem)); (folder / 'server.pem').write_bytes(srv.public_bytes(pem))
+    (folder / 'server.key').write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (folder / 'server.key').chmod(0o600)
+    return {'ca': folder / 'ca.pem', 'cert': folder / 'server.pem', 'key': folder / 'server.key'}
+
+# %% ../../nbs/3_prepare/34_iot.ipynb #ed4aa70a
+def acl(devices: list[str], collector: str = 'lab-ingest') -> str:
+    "Mosquitto ACL: each device may write only `lab/sensors/<device>`; `collector` may only read `lab/sensors/#`."
+    return ''.join(f'user {d}\ntopic write lab/sensors/{d}\n\n' for d in devices) + f'user {collector}\ntopic read lab/sensors/#\n'
+
+def secure(folder: str | Path,  # the broker's folder: certificates, password file and ACL go here
+           devices: list[str],  # one account per device, named as the sensor it is
+           collector: str = 'lab-ingest',  # the ingestion service's account
+          ) -> dict:  # user -> password (random, 24 characters), to hand to each device
+    "Write a broker's TLS files (`certificates`), a hashed password file (`mosquitto_passwd`) and the ACL (`acl`) into `folder`."
+    import secrets
+    folder = Path(folder); certificates(folder)
+    if collector in devices: raise ValueError(f'{collector!r} is the collector; a device cannot share its account')
+    accounts = {u: secrets.token_urlsafe(18) for u in [*devices, collector]}
+    pw = folder / 'passwords'
+    pw.write_text(''.join(f'{u}:{p}\n' for u, p in accounts.items())); pw.chmod(0o600)
+    tool = shutil.which('mosquitto_passwd') or '/usr/bin/mosquitto_passwd'
+    r = subprocess.run([tool, '-U', str(pw)], capture_output=True, text=True)  # hash every password in place
+    if r.returncode: raise RuntimeError(f'mosquitto_passwd failed: {r.stderr.strip()}')
+    (folder / 'acl').write_text(acl(devices, collector))
+    return accounts
