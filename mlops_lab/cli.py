@@ -9,7 +9,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['parser', 'table', 'cmd_run', 'cmd_stages', 'cmd_params', 'cmd_runs', 'load_schema', 'cmd_ingest', 'cmd_model',
-           'cmd_serve', 'cmd_image', 'cmd_score', 'main']
+           'cmd_serve', 'cmd_token', 'cmd_image', 'cmd_score', 'main']
 
 # %% ../nbs/9_lab/91_cli.ipynb #1c1cdcf8
 def parser() -> argparse.ArgumentParser:
@@ -71,6 +71,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument('--backend', choices=['onnx', 'sklearn'], default='onnx', help='ONNX Runtime or scikit-learn (default onnx)')
     s.add_argument('--log-dir', default='', help='folder for the prediction log (default: none)')
     s.add_argument('--poll', type=float, default=2.0, help='seconds between looks at the alias (default 2)')
+    s.add_argument('--tokens', default=os.environ.get('MLOPS_LAB_TOKENS', ''),
+                   help='tokens file that opens the write routes /reload /rollback /rollout/stop (default: $MLOPS_LAB_TOKENS; none: they answer 403)')
+    t = sub.add_parser('token', help="make a bearer token for the model server's write routes",
+                       description='Make a random token for NAME, print it once, and append only its sha256 to the tokens file '
+                       '(`mlops-lab serve --tokens FILE`). Changes made with it are recorded as made by NAME. Delete its line to revoke it.')
+    t.add_argument('name', help='who the token is for (recorded with every alias move made with it)')
+    t.add_argument('--tokens', default=os.environ.get('MLOPS_LAB_TOKENS') or '~/.config/mlops-lab/tokens',
+                   help='the tokens file (default: $MLOPS_LAB_TOKENS, else ~/.config/mlops-lab/tokens)')
     c = sub.add_parser('image', help='build the model server\'s container image with a run\'s model baked in',
                        description='Assemble a build context (the Dockerfile, the wheels of mlops-lab[serve], the run\'s model files) '
                        'and build it with the docker that DOCKER_HOST names. The image runs `mlops-lab serve` as a user without '
@@ -283,7 +291,15 @@ def cmd_serve(a) -> int:
     try: from mlops_lab.serve import server
     except ImportError as e:
         raise SystemExit(f"mlops-lab: this command needs the serving install ({e.name} is missing): pip install 'mlops-lab[serve]'")
-    server.serve(a.source, a.store or '', a.host, a.port, a.backend, a.log_dir, a.poll)
+    server.serve(a.source, a.store or '', a.host, a.port, a.backend, a.log_dir, a.poll, a.tokens)
+    return 0
+
+def cmd_token(a) -> int:
+    from mlops_lab.serve.server import add_token
+    try: token = add_token(a.tokens, a.name)
+    except ValueError as e: raise SystemExit(f'mlops-lab token: {e}')
+    print(token)
+    print(f'token for {a.name}: shown once; its sha256 is in {Path(a.tokens).expanduser()}. Use it as "Authorization: Bearer <token>".', file=sys.stderr)
     return 0
 
 def cmd_image(a) -> int:
@@ -324,4 +340,4 @@ def main(argv=None) -> int:
         from mlops_lab import exam
         return exam.cli(a)
     return {'run': cmd_run, 'stages': cmd_stages, 'params': cmd_params, 'runs': cmd_runs, 'ingest': cmd_ingest,
-            'model': cmd_model, 'serve': cmd_serve, 'image': cmd_image, 'score': cmd_score}[a.cmd](a)
+            'model': cmd_model, 'serve': cmd_serve, 'token': cmd_token, 'image': cmd_image, 'score': cmd_score}[a.cmd](a)

@@ -281,6 +281,41 @@ def test_canary_of_a_good_challenger_completes_and_promotes_it(store, tmp_path):
     assert [h['action'] for h in reg.history(uri)[-2:]] == ['canary complete', 'promote']
 
 
+def test_write_routes_need_a_token_and_record_who_acted(store, tmp_path):
+    "A real server with a tokens file made by `mlops-lab token`: no token, a wrong or revoked one: refused, no alias moved; a good one acts in its owner's name."
+    uri, tokens = copy_store(store, tmp_path), tmp_path / 'tokens'
+    assert cli('model', 'promote', '2', '--store', uri, '--actor', 'ci').returncode == 0
+    r = cli('token', 'oncall-ana', '--tokens', tokens)
+    assert r.returncode == 0 and 'shown once' in r.stderr
+    ana = r.stdout.strip()
+    bob = cli('token', 'bob', '--tokens', tokens).stdout.strip()
+    assert ana not in tokens.read_text() and len(ana) >= 40
+    def post(url, route, token=None, **body):
+        return httpx.post(f'{url}{route}', json=body, headers={'Authorization': f'Bearer {token}'} if token else {}, timeout=30)
+    with spawn('--store', uri, '--poll', '60') as open_server:  # started without --tokens: no write access at all
+        r = post(open_server, '/rollback', ana, reason='x')
+        assert r.status_code == 403 and 'write routes are off' in r.json()['detail']
+    with spawn('--store', uri, '--poll', '60', '--tokens', tokens) as url:
+        assert httpx.post(f'{url}/predict', json=OK).json()['version'] == '2'  # reading stays open
+        r = post(url, '/rollback', reason='no token')
+        assert r.status_code == 401 and r.headers['www-authenticate'] == 'Bearer'
+        assert post(url, '/rollback', ana[:-2] + 'xx', reason='forged').status_code == 401
+        assert post(url, '/rollout/stop', reason='nothing').status_code == 401
+        assert reg.aliases(uri) == {'champion': '2', 'previous': '1'}  # nothing moved
+        tokens.write_text(''.join(l + '\n' for l in tokens.read_text().splitlines() if not l.startswith('bob ')))  # revoke bob
+        assert post(url, '/rollback', bob, reason='revoked').status_code == 401
+        r = post(url, '/rollback', ana, reason='latency regression')
+        assert r.status_code == 200 and r.json() == {'champion': '1', 'serving': '1', 'reloaded': True, 'by': 'oncall-ana'}, r.text
+        assert httpx.post(f'{url}/predict', json=OK).json()['version'] == '1'  # at once: no wait for the poll
+        assert post(url, '/rollout/stop', ana).status_code == 409  # no rollout running: a clear conflict
+        assert post(url, '/reload', ana).json()['by'] == 'oncall-ana'
+        metrics = httpx.get(f'{url}/metrics').text
+    assert reg.aliases(uri) == {'champion': '1', 'previous': '2'}
+    last = reg.history(uri)[-1]
+    assert (last['action'], last['actor'], last['reason']) == ('rollback', 'oncall-ana', 'latency regression')
+    assert 'mlops_errors_total{kind="unauthorized"} 4.0' in metrics
+
+
 def test_shadow_answers_nobody_but_is_compared(store, tmp_path):
     uri = copy_store(store, tmp_path)
     assert cli('model', 'challenger', '3', '--store', uri).returncode == 0

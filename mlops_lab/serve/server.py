@@ -4,10 +4,11 @@
 
 # %% auto #0
 __all__ = ['EXAMPLE', 'ROUTES', 'request_model', 'problems', 'Loaded', 'parse_source', 'load_model', 'score', 'PredictionLog',
-           'read_log', 'server_metrics', 'Server', 'Guard', 'create_app', 'serve', 'wait_ready', 'Spawned', 'spawn']
+           'read_log', 'server_metrics', 'Server', 'add_token', 'token_owner', 'Guard', 'create_app', 'serve',
+           'wait_ready', 'Spawned', 'spawn']
 
 # %% ../../nbs/7_serve/71_serve.ipynb #964ebdbe
-import json, queue, threading, time, uuid
+import asyncio, json, queue, threading, time, uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -168,7 +169,7 @@ def read_log(folder: str | Path):
     return pd.concat([pd.read_json(f, lines=True, dtype=text) for f in files], ignore_index=True).sort_values('time', kind='stable', ignore_index=True)
 
 # %% ../../nbs/7_serve/71_serve.ipynb #61bbcdc3
-ROUTES = ('/predict', '/health', '/ready', '/model', '/metrics', '/rollout')  # any other path is counted as 'other': labels stay bounded
+ROUTES = ('/predict', '/health', '/ready', '/model', '/metrics', '/rollout', '/reload', '/rollback', '/rollout/stop')  # any other path is counted as 'other': labels stay bounded
 
 def server_metrics():
     "A fresh prometheus-client registry with the server's metrics (attributes of the returned namespace)."
@@ -246,6 +247,36 @@ class Server:
         self._stop.set()
         if self.log: self.log.close()
 
+# %% ../../nbs/7_serve/71_serve.ipynb #1719139a
+def add_token(path: str | Path,  # the tokens file (created with mode 0600 if missing)
+              name: str,  # who the token is for: recorded with every change made with it
+             ) -> str:  # the token: shown once, stored nowhere
+    "Make a random bearer token for `name` and append its sha256 to the tokens file; returns the token."
+    import hashlib, os, re, secrets
+    if not re.fullmatch(r'[\w.@-]{1,64}', name): raise ValueError(f'token name {name!r}: letters, digits, . _ @ - only')
+    path = Path(path).expanduser(); path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, 'a') as f: f.write(f'{name} {hashlib.sha256(token.encode()).hexdigest()}\n')
+    return token
+
+def token_owner(path: str | Path | None,  # the tokens file (None: no write access for anyone)
+                header: str | None,  # the request's Authorization header
+               ) -> str:  # the token's name
+    "Whose bearer token `header` carries; raises `PermissionError` (no tokens file) or `LookupError` (missing or unknown token)."
+    import hashlib, hmac
+    if not path: raise PermissionError('write routes are off: start the server with --tokens FILE (mlops-lab token NAME makes one)')
+    scheme, _, token = (header or '').partition(' ')
+    if scheme.lower() != 'bearer' or not token.strip(): raise LookupError('a write route needs "Authorization: Bearer <token>"')
+    digest, owner = hashlib.sha256(token.strip().encode()).hexdigest(), None
+    try: lines = Path(path).read_text().splitlines()
+    except OSError as e: raise PermissionError(f'the tokens file cannot be read: {e}') from None
+    for line in lines:
+        name, _, known = line.strip().partition(' ')
+        if known and hmac.compare_digest(known.strip(), digest): owner = name  # compare every line: the time does not say which matched
+    if owner is None: raise LookupError('unknown or revoked token')
+    return owner
+
 # %% ../../nbs/7_serve/71_serve.ipynb #f3f87515
 class Guard:
     "ASGI middleware: refuses a body over `max_body` (or of no declared length) before it is read; counts and times every request."
@@ -279,8 +310,9 @@ def _reject(c):
 def create_app(server: Server,  # the serving state
                max_body: int = 1_000_000,  # largest request body accepted, in bytes
                max_batch: int = 1000,  # most records in one request
+               tokens: str | Path | None = None,  # the tokens file for the write routes (None: write routes answer 403)
               ):
-    "The FastAPI app serving `server`: /predict, /health, /ready, /model, /metrics, /rollout."
+    "The FastAPI app serving `server`: /predict, /health, /ready, /model, /metrics, /rollout; with a token, /reload, /rollback, /rollout/stop."
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -336,6 +368,51 @@ def create_app(server: Server,  # the serving state
     def rollout():
         r = server.router
         return r.summary() if r is not None else {'mode': 'off'}
+
+    async def writer(request: Request):
+        "`(actor, reason)` of a write request, or the refusal to send."
+        try: actor = token_owner(tokens, request.headers.get('authorization'))
+        except PermissionError as e: return refuse(403, 'forbidden', str(e))
+        except LookupError as e:
+            r = refuse(401, 'unauthorized', str(e)); r.headers['www-authenticate'] = 'Bearer'; return r
+        try: body = json.loads(await request.body() or b'{}')
+        except ValueError as e: return refuse(400, 'malformed', f'not valid JSON: {e}')
+        return actor, str(body.get('reason', ''))[:500] if isinstance(body, dict) else ''
+
+    def registry_only():
+        if not server.source.startswith('models:/'): return refuse(409, 'conflict', f'serving {server.source}, not a registry alias: nothing to move')
+
+    @app.post('/reload')
+    async def reload(request: Request):
+        w = await writer(request)
+        if isinstance(w, Response): return w
+        ok = await asyncio.to_thread(server.load)
+        return JSONResponse({'reloaded': ok, 'version': server.model.version if server.model else None, 'error': server.error, 'by': w[0]},
+                            status_code=200 if ok else 500)
+
+    @app.post('/rollback')
+    async def rollback(request: Request):
+        w = await writer(request)
+        if isinstance(w, Response): return w
+        if (r := registry_only()): return r
+        from mlops_lab.serve.registry import RegistryError, rollback as move_back
+        name, _, _ = parse_source(server.source)
+        try: champion = await asyncio.to_thread(move_back, server.uri, w[0], w[1], name)
+        except RegistryError as e: return refuse(409, 'conflict', str(e))
+        ok = await asyncio.to_thread(server.load)
+        return {'champion': champion, 'serving': server.model.version if server.model else None, 'reloaded': ok, 'by': w[0]}
+
+    @app.post('/rollout/stop')
+    async def rollout_stop(request: Request):
+        w = await writer(request)
+        if isinstance(w, Response): return w
+        if (r := registry_only()): return r
+        from mlops_lab.serve.registry import RegistryError
+        from mlops_lab.serve.rollout import stop
+        try: ro = await asyncio.to_thread(stop, server.uri, w[0], 'stopped', w[1], None, parse_source(server.source)[0])
+        except RegistryError as e: return refuse(409, 'conflict', str(e))
+        server.router = None  # champion only, from this request on
+        return {'mode': ro['mode'], 'state': ro['state'], 'by': w[0]}
     return app
 
 # %% ../../nbs/7_serve/71_serve.ipynb #16ab2204
@@ -346,6 +423,7 @@ def serve(source: str = 'models:/churn@champion',  # what to serve: a models:/ U
           backend: str = 'onnx',  # 'onnx' or 'sklearn'
           log_dir: str = '',  # folder of the prediction log ('' = no log)
           poll: float = 2.0,  # seconds between looks at the alias
+          tokens: str = '',  # the tokens file for the write routes ('' = write routes off)
          ):
     "Serve `source` over HTTP until stopped."
     import uvicorn
@@ -355,7 +433,7 @@ def serve(source: str = 'models:/churn@champion',  # what to serve: a models:/ U
     if not server.load(): print(f'mlops-lab serve: no model loaded yet ({server.error}); /ready answers 503 until one loads', flush=True)
     else: print(f'mlops-lab serve: version {server.model.version} of {source} ({backend}) on http://{host}:{port}', flush=True)
     threading.Thread(target=server.watch, daemon=True, name='alias-watch').start()
-    try: uvicorn.run(create_app(server), host=host, port=port, log_level='warning')
+    try: uvicorn.run(create_app(server, tokens=tokens or None), host=host, port=port, log_level='warning')
     finally: server.stop()
 
 # %% ../../nbs/7_serve/71_serve.ipynb #37f0827b
