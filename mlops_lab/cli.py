@@ -9,7 +9,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['parser', 'table', 'cmd_run', 'cmd_stages', 'cmd_params', 'cmd_runs', 'load_schema', 'cmd_ingest', 'cmd_model',
-           'cmd_serve', 'cmd_token', 'cmd_image', 'cmd_score', 'main']
+           'cmd_serve', 'cmd_token', 'cmd_image', 'cmd_drift', 'cmd_score', 'main']
 
 # %% ../nbs/9_lab/91_cli.ipynb #1c1cdcf8
 def parser() -> argparse.ArgumentParser:
@@ -96,6 +96,17 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument('--store', help='registry store URI (default: sqlite runs/mlflow.db of the project)')
     b.add_argument('--rows', type=int, default=100_000, help='rows per chunk (default 100000)')
     b.add_argument('--backend', choices=['onnx', 'sklearn'], default='onnx', help='ONNX Runtime or scikit-learn (default onnx)')
+    d = sub.add_parser('drift', help='data drift between two CSV or Parquet files, per column and for the dataset',
+                       description='Judge every column of CURRENT against REFERENCE with the test evidently would choose (KS, chi-square '
+                       'or z on up to 1,000 reference rows; normed Wasserstein or Jensen-Shannon above), and the dataset (drift when at '
+                       'least --share of the judged columns drift). Exit status: 0 no dataset drift, 1 drift, 2 an error.')
+    d.add_argument('reference', help='the data the model was trained on (.csv or .parquet)')
+    d.add_argument('current', help='a recent window (.csv or .parquet)')
+    d.add_argument('--test', choices=['ks', 'chi2', 'z', 'wasserstein', 'jensen_shannon', 'psi'], help='one test for every column (default: per column, as evidently)')
+    d.add_argument('--threshold', type=float, help="the test's threshold (default: 0.05 for p-values, 0.1 for distances)")
+    d.add_argument('--share', type=float, default=0.5, help='share of drifted columns that makes dataset drift (default 0.5)')
+    d.add_argument('--json', action='store_true', help='print the verdicts as JSON')
+    d.add_argument('--out', help="folder for drift.json and evidently's HTML report (evidently.html)")
     from mlops_lab.exam import TOPICS, STAGES  # standard library only: --help stays fast
     q = sub.add_parser('quiz', help='practise the exam questions: spaced repetition, mock exams, progress, Anki/Markdown export',
                        description='Practise the questions of the exam documents with the lab\'s reference answers. Due questions '
@@ -318,6 +329,32 @@ def cmd_image(a) -> int:
     return 0
 
 # %% ../nbs/9_lab/91_cli.ipynb #77fd0d3f
+def cmd_drift(a) -> int:
+    import json
+    from mlops_lab.monitor import drift as dr
+    try:
+        ref, cur = dr.read(a.reference), dr.read(a.current)
+        res = dr.drift(ref, cur, a.test, a.threshold, a.share)
+    except ValueError as e:
+        print(f'mlops-lab drift: {e}', file=sys.stderr); return 2
+    out = dr.as_json(res)
+    if a.out:
+        o = Path(a.out); o.mkdir(parents=True, exist_ok=True)
+        (o / 'drift.json').write_text(json.dumps(out, indent=1))
+        if res['judged']: dr.evidently_report(ref, cur, o / 'evidently.html')
+    if a.json: print(json.dumps(out, indent=1))
+    else:
+        rows = [(c['column'], c['kind'] or '', c['test'] or '', '' if c['statistic'] is None else f"{c['statistic']:.4g}",
+                 '' if c['threshold'] is None else c['threshold'], {True: 'DRIFT', False: 'ok', None: '-'}[c['drifted']], c['note'])
+                for c in out['columns']]
+        table(f'{a.current} against {a.reference}', ['column', 'kind', 'test', 'p-value / distance', 'threshold', 'verdict', 'note'], rows)
+        if res['judged']:
+            print(f"dataset: {'DRIFT' if res['drifted'] else 'no drift'} ({res['drifted_columns']} of {res['judged']} judged columns drifted, "
+                  f"share {res['share']:.2f}, threshold {a.share})" + (f'; reports in {a.out}' if a.out else ''))
+    if not res['judged']:
+        print('mlops-lab drift: no column could be judged (see the notes)', file=sys.stderr); return 2
+    return 1 if res['drifted'] else 0
+
 def cmd_score(a) -> int:
     try:
         from mlops_lab.serve import inference, registry
@@ -340,4 +377,5 @@ def main(argv=None) -> int:
         from mlops_lab import exam
         return exam.cli(a)
     return {'run': cmd_run, 'stages': cmd_stages, 'params': cmd_params, 'runs': cmd_runs, 'ingest': cmd_ingest,
-            'model': cmd_model, 'serve': cmd_serve, 'token': cmd_token, 'image': cmd_image, 'score': cmd_score}[a.cmd](a)
+            'model': cmd_model, 'serve': cmd_serve, 'token': cmd_token, 'image': cmd_image, 'score': cmd_score,
+            'drift': cmd_drift}[a.cmd](a)

@@ -39,7 +39,7 @@ def exported_module(notebook: str | Path) -> str | None:
 # %% ../nbs/0_core/02_stages.ipynb #8582e6e4
 PHASES = {'0_core': 'Foundations', '1_business': '1. Business understanding', '2_data': '2. Data understanding',
           '3_prepare': '3. Data preparation', '4_modeling': '4. Modeling', '5_evaluate': '5. Evaluation', '6_deploy': '6. Deployment',
-          '7_serve': '6. Deployment: registry and serving',
+          '7_serve': '6. Deployment: registry and serving', '8_monitor': '6. Deployment: monitoring',
           '9_lab': 'Running the lab'}  # notebook folder -> CRISP-DM phase
 
 # %% ../nbs/0_core/02_stages.ipynb #a2c64346
