@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mlops_lab import edge
-from test_edge import digits, _images, _rehash  # noqa: F401 (the int8 digits bundle fixture)
+from test_edge import ATTACKS, digits, _images, _rehash  # noqa: F401 (the int8 digits bundle fixture, the attacks)
 
 ROOT = Path(__file__).resolve().parents[1]
 ROOTFS = Path(os.environ.get('MLOPS_LAB_ARM64_ROOTFS', '/var/tmp/mlops-lab-arm64'))
@@ -25,6 +25,16 @@ def arm64(digits):
     shutil.copytree(edge.keys_dir() / 'trusted', work / 'keys' / 'trusted')  # the device gets the public keys only
     tampered = shutil.copytree(digits[0], work / 'tampered')
     (tampered / 'labels.json').write_text(json.dumps(list('abcdefghij'))); _rehash(tampered)
+    mallory = work / 'mallory-keys'; edge.keygen(mallory, name='mallory')
+    expired = work / 'expired-keys'; (expired / 'trusted').mkdir(parents=True)
+    for rec in edge.trusted().values():
+        rec.pop('file'); (expired / 'trusted' / f"{rec['keyid']}.json").write_text(json.dumps({**rec, 'expires': '2021-06-30'}))
+    (work / 'no-keys').mkdir()
+    for i, (edit, _, _) in enumerate(ATTACKS.values()):  # each attack on a newer, properly signed copy, as in test_edge
+        b = shutil.copytree(digits[0], work / 'attacks' / str(i))
+        meta = json.loads((b / 'metadata.json').read_text()); (b / 'metadata.json').write_text(json.dumps({**meta, 'name': 'evil'}))
+        _rehash(b); edge.sign(b)
+        edit(b, {'mallory': mallory})
     np.save(work / 'x.npy', digits[1][:100])
     _images(digits[1][:10], work / 'imgs')
     subprocess.run(['mount', '-t', 'proc', 'proc', ROOTFS / 'proc'], check=True)
@@ -80,3 +90,27 @@ def test_signature_check_on_arm64(arm64, venv):
     assert verdict.startswith('refused:') and 'the signature does not match manifest.json' in verdict
     bad = chroot(f'{venv}/bin/python', '-m', 'mlops_lab.edge', 'info', '--bundle', '/work/tampered', '--keys', '/work/keys')
     assert bad.returncode == 1 and 'signature does not match' in bad.stderr
+
+
+ATTACK_RUN = '''
+import json, sys
+from mlops_lab import edge
+keys = {None: "/work/keys", "expired": "/work/expired-keys", "empty": "/work/no-keys"}
+edge.install("/work/bundle", "/work/dev", keys="/work/keys")
+out = []
+for i, k in enumerate(json.loads(sys.argv[1])):
+    try: edge.install(f"/work/attacks/{i}", "/work/dev", keys=keys[k]); out.append("INSTALLED")
+    except edge.BundleError as e: out.append(str(e))
+m = edge.Model("/work/dev/current", keys="/work/keys")
+print(json.dumps({"refusals": out, "serving": m.meta["name"], "previous": __import__("os").path.exists("/work/dev/previous")}))
+'''
+
+
+def test_every_attack_is_refused_on_arm64_and_the_old_bundle_keeps_serving(arm64):
+    "The attacks of test_edge, installed on the device's CPU: each refused with its reason; the good bundle stays current."
+    r = chroot('/venv-litert/bin/python', '-c', ATTACK_RUN, json.dumps([k for _, k, _ in ATTACKS.values()]))
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    for (name, (_, _, msg)), refusal in zip(ATTACKS.items(), got['refusals']):
+        assert msg in refusal, (name, refusal)
+    assert got['serving'] == 'digits-test' and got['previous'] is False
