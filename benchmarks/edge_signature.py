@@ -18,15 +18,12 @@ ROOT = Path(__file__).resolve().parents[1]
 ROOTFS = Path(os.environ.get('MLOPS_LAB_ARM64_ROOTFS', '/var/tmp/mlops-lab-arm64'))
 
 PROBE = '''
-import json, platform, sys, time
+import json, platform, sys
 from mlops_lab.edge import Model, check_signature, verify
+from mlops_lab.measure import timing
 b, keys, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 raw = open(b + "/manifest.json", "rb").read()
-def ms(f, k):
-    ts = []
-    for _ in range(k):
-        t = time.perf_counter(); f(); ts.append(time.perf_counter() - t)
-    return round(sorted(ts)[len(ts) // 2] * 1e3, 3)
+def ms(f, k): return timing(lambda _: f(), range(k))["p50_ms"]
 out = {"machine": platform.machine(), "signature_ms": ms(lambda: check_signature(b, raw, keys), n),
        "verify_ms": ms(lambda: verify(b, keys), n), "load_ms": ms(lambda: Model(b, keys=keys), max(3, n // 5))}
 print(json.dumps(out))

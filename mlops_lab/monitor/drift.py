@@ -4,6 +4,7 @@
 
 # %% ../../nbs/8_monitor/80_drift.ipynb #47a9197f
 from __future__ import annotations
+import operator
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -89,8 +90,9 @@ def psi(ref: pd.Series, cur: pd.Series, numeric: bool = False) -> tuple[float, f
     return v, v
 
 # %% ../../nbs/8_monitor/80_drift.ipynb #368b1acf
-TESTS = {'ks': (ks, 'p_value', 0.05), 'chi2': (chi2, 'p_value', 0.05), 'z': (ztest, 'p_value', 0.05),
-         'wasserstein': (wasserstein, 'distance', 0.1), 'jensen_shannon': (jensen_shannon, 'distance', 0.1), 'psi': (psi, 'distance', 0.1)}
+TESTS = {'ks': (ks, 'p_value', 0.05, operator.le), 'chi2': (chi2, 'p_value', 0.05, operator.lt), 'z': (ztest, 'p_value', 0.05, operator.lt),
+         'wasserstein': (wasserstein, 'distance', 0.1, operator.ge), 'jensen_shannon': (jensen_shannon, 'distance', 0.1, operator.ge),
+         'psi': (psi, 'distance', 0.1, operator.ge)}  # name: (function, what it returns, default threshold, drift when `drifts(value, threshold)`)
 
 def choose(ref: pd.Series, cur: pd.Series, numeric: bool) -> str:
     "evidently's default test for a column: by reference size (up to 1,000 rows: tests; above: distances), kind and distinct values."
@@ -118,13 +120,12 @@ def column(ref: pd.Series,  # the reference values of one column
     if r.empty or c.empty: return {**out, 'note': f"no values in the {'reference' if r.empty else 'current data'}"}
     name = test or choose(r, c, numeric)
     if name not in TESTS: raise ValueError(f'unknown test {name!r}; choose from {", ".join(TESTS)}')
-    f, what, default = TESTS[name]
+    f, what, default, drifts = TESTS[name]
     if name in ('ks', 'wasserstein') and not numeric: return {**out, 'test': name, 'note': f'{name} needs a numeric column'}
     args = (r.to_numpy(float), c.to_numpy(float)) if name in ('ks', 'wasserstein') else (r, c)
     stat = f(*args, numeric) if name in ('jensen_shannon', 'psi') else f(*args)
     value, t = stat[1], default if threshold is None else threshold
-    drifted = bool(value < t) if what == 'p_value' else bool(value >= t)
-    if name == 'ks': drifted = bool(value <= t)  # evidently: KS drifts at p <= threshold, chi-square and z at p < threshold
+    drifted = bool(drifts(value, t))
     unseen = [] if numeric else sorted(map(str, set(c.unique()) - set(r.unique())))
     note = f"{'p-value' if what == 'p_value' else 'distance'}" + (f"; not in the reference: {', '.join(unseen[:5])}" if unseen else '')
     return {**out, 'test': name, 'statistic': round(float(value), 6), 'threshold': t, 'drifted': drifted, 'note': note}

@@ -334,8 +334,8 @@ def secure(folder: str | Path,  # the broker's folder: certificates, password fi
           ) -> dict:  # user -> password (random, 24 characters), to hand to each device
     "Write a broker's TLS files (`certificates`), a hashed password file (`mosquitto_passwd`) and the ACL (`acl`) into `folder`."
     import secrets
-    folder = Path(folder); certificates(folder)
     if collector in devices: raise ValueError(f'{collector!r} is the collector; a device cannot share its account')
+    folder = Path(folder); certificates(folder)
     accounts = {u: secrets.token_urlsafe(18) for u in [*devices, collector]}
     pw = folder / 'passwords'
     pw.write_text(''.join(f'{u}:{p}\n' for u, p in accounts.items())); pw.chmod(0o600)
