@@ -115,7 +115,7 @@ def column(ref: pd.Series,  # the reference values of one column
             return {**out, 'note': f'{ref.dtype} in the reference, {cur.dtype} in the current data: not comparable'}
     if k in ('text', 'datetime'): return {**out, 'note': f'{k} column: not judged for drift'}
     numeric = k == 'numeric'
-    clean = lambda s: s.replace([np.inf, -np.inf], np.nan).dropna()
+    clean = lambda s: s.replace([np.inf, -np.inf], np.nan).dropna() if pd.api.types.is_float_dtype(s) else s.dropna()  # only floats hold inf
     r, c = clean(ref), clean(cur)
     if r.empty or c.empty: return {**out, 'note': f"no values in the {'reference' if r.empty else 'current data'}"}
     name = test or choose(r, c, numeric)

@@ -13,8 +13,8 @@ from ..stages import need
 
 # %% auto #0
 __all__ = ['NAME', 'ALIASES', 'RegistryError', 'registry', 'lab_store', 'version_tags', 'register', 'scratch_store', 'track',
-           'Version', 'model_version', 'load_version', 'held_out', 'serving_schema', 'paired_auc', 'gate', 'aliases',
-           'history', 'record_event', 'set_challenger', 'promote', 'rollback', 'stage']
+           'Version', 'model_version', 'load_version', 'held_out', 'serving_schema', 'roc_auc', 'resampled_auc',
+           'paired_auc', 'gate', 'aliases', 'history', 'record_event', 'set_challenger', 'promote', 'rollback', 'stage']
 
 # %% ../../nbs/7_serve/70_registry.ipynb #6b0a11f6
 NAME = 'churn'  # the registered model
@@ -143,17 +143,37 @@ def serving_schema() -> dict:
     return {**{c: 'double' for c in NUMERIC}, **{c: 'string' for c in CATEGORICAL}}
 
 # %% ../../nbs/7_serve/70_registry.ipynb #c917d4df
+def roc_auc(y, s) -> float:
+    "ROC-AUC of scores `s` on 0/1 labels `y` from ranks (Mann-Whitney U, ties averaged): scikit-learn's answer without its input checks, ~20x faster in a loop."
+    from scipy.stats import rankdata
+    y = np.asarray(y).astype(bool)
+    pos = int(y.sum())
+    return float((rankdata(s)[y].sum() - pos * (pos + 1) / 2) / (pos * (len(y) - pos)))
+
+def resampled_auc(y, s, idx: np.ndarray) -> np.ndarray:
+    "ROC-AUC of scores `s` on labels `y` in each bootstrap resample (a row of indices in `idx`), all at once: NaN where a resample has one class."
+    y, s = np.asarray(y).astype(bool), np.asarray(s)
+    order = np.argsort(s, kind='stable')
+    starts = np.flatnonzero(np.r_[True, np.diff(s[order]) != 0])  # groups of tied scores, in ascending order
+    out, step = np.empty(len(idx)), max(1, 4_000_000 // max(len(y), 1))
+    for k in range(0, len(idx), step):  # a chunk of resamples: how often each row was drawn, then weighted counts per score group
+        I = idx[k:k + step]
+        w = np.bincount((np.arange(len(I))[:, None] * len(y) + I).ravel(), minlength=len(I) * len(y)).reshape(len(I), len(y))[:, order]
+        pos, neg = np.add.reduceat(w * y[order], starts, axis=1), np.add.reduceat(w * ~y[order], starts, axis=1)
+        below = np.cumsum(neg, axis=1) - neg  # negatives scored below each group
+        with np.errstate(invalid='ignore', divide='ignore'):
+            out[k:k + step] = (pos * (below + 0.5 * neg)).sum(1) / (pos.sum(1) * neg.sum(1))
+    return out
+
 def paired_auc(y, a, b, n: int = 500, seed: int = 0, level: float = 0.95) -> dict:
     "ROC-AUC of scores `a` minus that of scores `b` on labels `y`, with a paired bootstrap interval (`diff`, `low`, `high`)."
-    from sklearn.metrics import roc_auc_score
     y, a, b = map(np.asarray, (y, a, b))
-    rng, diffs = np.random.default_rng(seed), []
-    for _ in range(n):
-        i = rng.integers(0, len(y), len(y))
-        if y[i].min() == y[i].max(): continue  # one class only: no AUC
-        diffs.append(roc_auc_score(y[i], a[i]) - roc_auc_score(y[i], b[i]))
+    rng = np.random.default_rng(seed)
+    idx = np.stack([rng.integers(0, len(y), len(y)) for _ in range(n)])  # one draw per resample, as a loop would draw them
+    diffs = resampled_auc(y, a, idx) - resampled_auc(y, b, idx)
+    diffs = diffs[~np.isnan(diffs)]  # a resample of one class has no AUC
     lo, hi = np.quantile(diffs, [(1 - level) / 2, (1 + level) / 2])
-    return {'diff': round(float(roc_auc_score(y, a) - roc_auc_score(y, b)), 4), 'low': round(float(lo), 4), 'high': round(float(hi), 4)}
+    return {'diff': round(float(roc_auc(y, a) - roc_auc(y, b)), 4), 'low': round(float(lo), 4), 'high': round(float(hi), 4)}
 
 # %% ../../nbs/7_serve/70_registry.ipynb #9f6bea09
 def gate(candidate: Version,  # the version to promote
@@ -209,7 +229,7 @@ def set_challenger(uri: str, version: str, actor: str, name: str = NAME):
     "Name `version` the challenger: the next candidate for a shadow, canary or A/B rollout."
     c, mv = registry(uri), model_version(uri, version, name)
     c.set_registered_model_alias(name, 'challenger', mv.version)
-    record_event(c, name, action='challenger', version=mv.version, actor=actor)
+    record_event(c, name, action='challenger', version=str(mv.version), actor=actor)
 
 # %% ../../nbs/7_serve/70_registry.ipynb #eaabe4a7
 def promote(uri: str,  # the registry store
