@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['FORMS', 'SCENARIOS', 'SIGNALS', 'strength', 'concept_shift', 'batch', 'reference', 'fit', 'Monitor', 'onset', 'watch',
-           'detection', 'plot']
+__all__ = ['FORMS', 'SCENARIOS', 'SIGNALS', 'LABELLED', 'strength', 'concept_shift', 'batch', 'reference', 'fit', 'Monitor',
+           'onset', 'watch', 'detection', 'plot']
 
 # %% ../../nbs/8_monitor/81_timeline.ipynb #ea53746d
 FORMS = ('none', 'sudden', 'gradual', 'incremental', 'recurring')
@@ -85,6 +85,7 @@ def fit(df: pd.DataFrame):
 
 # %% ../../nbs/8_monitor/81_timeline.ipynb #f33584d5
 SIGNALS = ('data_drift', 'prediction_drift', 'performance_drop', 'adwin', 'page_hinkley')  # the monitor's alarms
+LABELLED = ('performance_drop', 'adwin', 'page_hinkley')  # the alarms that judge a week once its outcomes arrive
 
 class Monitor:
     "Watches a model week by week: drift of inputs and scores at once, performance and the error stream when labels arrive."
@@ -173,10 +174,13 @@ def detection(timeline: pd.DataFrame,  # `watch`'s result
     t0 = onset(scenario, len(timeline), start, ramp)
     rows = {}
     for sig in SIGNALS:
-        weeks = [int(w) for w in timeline.index[timeline[sig].eq(True)]] if sig in timeline else []
-        after = [w for w in weeks if t0 is not None and w >= t0]
-        rows[sig] = {'scenario': scenario, 'alarms': len(weeks), 'detected': bool(after), 'first_alarm': after[0] if after else None,
-                     'delay_weeks': after[0] - t0 if after else None, 'false_alarms': len([w for w in weeks if t0 is None or w < t0])}
+        on = timeline[sig].eq(True) if sig in timeline else pd.Series(False, index=timeline.index)
+        # an alarm is about the week it judged: the week itself for drift, the week whose outcomes arrived for the label-based ones
+        about = timeline.labelled_week if sig in LABELLED and 'labelled_week' in timeline else pd.Series(timeline.index, index=timeline.index)
+        alarms = [(int(w), int(a)) for w, a in zip(timeline.index[on], about[on])]
+        after = [w for w, a in alarms if t0 is not None and a >= t0]
+        rows[sig] = {'scenario': scenario, 'alarms': len(alarms), 'detected': bool(after), 'first_alarm': after[0] if after else None,
+                     'delay_weeks': after[0] - t0 if after else None, 'false_alarms': len(alarms) - len(after)}
     return pd.DataFrame(rows).T.rename_axis('detector')
 
 # %% ../../nbs/8_monitor/81_timeline.ipynb #66126733
