@@ -11,6 +11,13 @@
    Committed notebooks are always executed top to bottom before cleaning, so we number their code
    cells in order again as nbval reads them. Everything else is nbval's own checking, with the
    options in pytest.ini.
+3. That one execution runs on the float kernels of another processor. Notebooks are executed and
+   stored with this machine's kernels (AVX-512 where the CPU has it); each notebook's kernel here
+   starts with `mlops_lab.core.AVX2_KERNELS` in its environment, which gives TensorFlow, OpenBLAS
+   and numpy the instructions of a CPU without AVX-512. So every stored output that nbval compares
+   is shown not to depend on the processor (00_core, "Figures that depend on the processor"), and
+   a digit that does fails here, not on a learner's machine. `MLOPS_LAB_KERNELS=native` runs the
+   kernels with this machine's own instructions instead.
 """
 import os, tempfile
 import pytest
@@ -50,8 +57,24 @@ class _Numbered:
         return nb
 
 
+def kernel_env() -> dict:
+    "What a notebook's kernel adds to the environment: the AVX2 kernel limits, unless `MLOPS_LAB_KERNELS=native`."
+    from mlops_lab.core import AVX2_KERNELS
+    return {} if os.environ.get('MLOPS_LAB_KERNELS') == 'native' else AVX2_KERNELS
+
+
 class CleanNotebook(IPyNbFile):
-    "An nbval notebook whose code cells count as run in order, without the cells nbdev skips (see the module docstring)."
+    "An nbval notebook whose code cells count as run in order, without the cells nbdev skips, in a kernel with `kernel_env()` (see the module docstring)."
+    def setup(self):
+        add = kernel_env()
+        saved = {k: os.environ.get(k) for k in add}
+        os.environ.update(add)  # the kernel inherits the environment when it starts (and keeps it on a restart)
+        try: super().setup()
+        finally:
+            for k, v in saved.items():
+                if v is None: os.environ.pop(k, None)
+                else: os.environ[k] = v
+
     def collect(self):
         real = nbval.plugin.nbformat
         nbval.plugin.nbformat = _Numbered(real)

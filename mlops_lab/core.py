@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['APPROX', 'project_root', 'dev_run_dir', 'atomic', 'atomic_dir', 'write_json', 'read_json', 'sha256', 'set_seed',
-           'approx', 'get_logger']
+__all__ = ['APPROX', 'AVX2_KERNELS', 'project_root', 'dev_run_dir', 'atomic', 'atomic_dir', 'write_json', 'read_json', 'sha256',
+           'set_seed', 'approx', 'get_logger']
 
 # %% ../nbs/0_core/00_core.ipynb #24e13f04
 def project_root(start: str | Path | None = None) -> Path:
@@ -104,6 +104,11 @@ def approx(x, fmt: str = '.4f'):
     if hasattr(x, 'map'): return x.map(lambda v: approx(v, fmt))
     if x != x: return x  # NaN: nothing to show
     return f'{APPROX}{x:{fmt}}'
+
+# %% ../nbs/0_core/00_core.ipynb #692006f4
+AVX2_KERNELS = {'ONEDNN_MAX_CPU_ISA': 'AVX2',                                # oneDNN: TensorFlow's matmul and convolution
+                'OPENBLAS_CORETYPE': 'Haswell',                              # OpenBLAS: scikit-learn, scipy, numpy.linalg
+                'NPY_DISABLE_CPU_FEATURES': 'X86_V4 AVX512_ICL AVX512_SPR'}  # numpy's AVX-512 loops
 
 # %% ../nbs/0_core/00_core.ipynb #8ab08e03
 def get_logger(name: str = 'mlops_lab', level: int = logging.INFO) -> logging.Logger:

@@ -199,7 +199,7 @@ def test_targets_and_from_with_a_base_run(smoke, runs_dir):
 def test_from_plan_leaves_unrelated_branches_alone(smoke, runs_dir):
     r = cli('run', '--from', 'features', '--plan', '--profile', 'smoke', '--runs', runs_dir)
     assert r.returncode == 0, r.stderr
-    assert not any(f'│ {s} ' in r.stdout for s in ('housing', 'byod', 'transfer', 'quantize', 'distil', 'lora', 'qat'))
+    assert not any(f'│ {s} ' in r.stdout for s in ('housing', 'byod', 'transfer', 'quantize', 'distil', 'lora', 'qat', 'continual'))
     assert '│ features ' in r.stdout and '│ onnx ' in r.stdout
 
 
