@@ -64,9 +64,10 @@ def test_policies_retrain_as_they_say(model):
 def served(tmp_path_factory):
     "`mlops-lab monitor` as a user runs it, left serving its dashboard on a free loopback port; stopped whatever happens."
     out = tmp_path_factory.mktemp('monitoring')
+    err = open(out.parent / f'{out.name}.stderr', 'w+')  # a file, not a pipe: nobody drains a pipe while the server runs, and a full one blocks its exit
     p = subprocess.Popen([sys.executable, '-m', 'mlops_lab', 'monitor', '--scenarios', ','.join(SCENARIOS), '--weeks', '40', '--n', '300',
                           '--evidently', '20', '--out', str(out), '--serve', '--port', '0'], cwd=ROOT, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env={**os.environ, 'COLUMNS': '140'}, start_new_session=True)
+                         stderr=err, text=True, env={**os.environ, 'COLUMNS': '140'}, start_new_session=True)
     try:
         lines, url, t0 = [], None, time.time()
         while url is None and time.time() - t0 < 600:
@@ -74,12 +75,13 @@ def served(tmp_path_factory):
             if not line and p.poll() is not None: break
             lines.append(line)
             if m := re.search(r'at (http://127\.0\.0\.1:\d+/)', line): url = m[1]
-        assert url, ''.join(lines) + p.stderr.read()
+        assert url, ''.join(lines) + (err.seek(0) or err.read())
         yield out, url, ''.join(lines)
     finally:
         if p.poll() is None: os.killpg(p.pid, signal.SIGINT)
         try: p.wait(30)
         except subprocess.TimeoutExpired: os.killpg(p.pid, signal.SIGKILL); p.wait()
+        err.close()
 
 
 def test_monitor_command_writes_the_folder(served):
