@@ -227,7 +227,7 @@ def learn(tasks: list,  # the stream: `class_stream` or `permuted_stream`
             old = fresh()
             lwf_state = (old, tf.Variable(0.0, trainable=False), tf.Variable(tf.zeros(n_out), trainable=False))
         step = _stepper(model, opt, ewc_state, lwf_state, temperature)
-    processed, kept, start = 0, 0, time.perf_counter()
+    processed, start = 0, time.perf_counter()
     for i, task in enumerate(tasks):
         x, y = task['x'], task['y']
         if columns or retrain:
@@ -301,9 +301,8 @@ def table(results: dict) -> pd.DataFrame:
     "One row per strategy: average accuracy, backward and forward transfer, the average when told the task, and the costs."
     rows = {}
     for name, r in results.items():
-        told = np.asarray(r['told'])
-        rows[name] = {**transfer(r), 'told the task': float(told[-1].mean()),
-                      'told, backward': float(np.mean([told[-1, j] - told[j, j] for j in range(len(told) - 1)])),
+        told = transfer({'matrix': r['told'], 'untrained': r['untrained']})  # the same figures, told the task
+        rows[name] = {**transfer(r), 'told the task': told['average'], 'told, backward': told['backward'],
                       'examples': r['examples'], 'kept_kB': r['kept_bytes'] / 1000, 'parameters': r['parameters'], 'seconds': r['seconds']}
     return pd.DataFrame(rows).T.astype({'examples': int, 'parameters': int})
 
@@ -360,8 +359,9 @@ def churn_updates(scenario: str = 'sudden',  # a name in `timeline.SCENARIOS`
     from mlops_lab.prepare.features import preprocessor, xy
     ref = reference(seed=seed)
     frozen = fit(ref)
-    pre = preprocessor().fit(xy(ref)[0])  # the incremental model keeps its first feature recipe
-    sgd = SGDClassifier(loss='log_loss', learning_rate='constant', eta0=0.01, random_state=seed).partial_fit(pre.transform(xy(ref)[0]), ref.churn, classes=[0, 1])
+    Xr = xy(ref)[0]
+    pre = preprocessor().fit(Xr)  # the incremental model keeps its first feature recipe
+    sgd = SGDClassifier(loss='log_loss', learning_rate='constant', eta0=0.01, random_state=seed).partial_fit(pre.transform(Xr), ref.churn, classes=[0, 1])
     models, rows, served = {'frozen': frozen, 'window': frozen, 'all data': frozen}, [], []
     for w in range(weeks):
         df = served[w - delay] if w >= delay else None  # the week whose outcomes arrive now
