@@ -5,7 +5,9 @@ Run: .venv/bin/python benchmarks/mqtt_throughput.py [--n 50000]
 1. baseline: publish n readings (QoS 1) to a subscriber that only counts them;
 2. validated: the same stream into `iot.Collector` (JSON parse, de-duplication, pandera in batches, windows);
 3. restart: the validated stream again, with the broker stopped and started halfway through;
-4. TLS: the baseline and the validated stream again on a broker with TLS, accounts and ACLs (`Broker(devices=...)`).
+4. TLS: the baseline and the validated stream again on a broker with TLS, accounts and ACLs (`Broker(devices=...)`);
+5. the baseline once more on a broker that saves its state every 60 s instead of after every change: what the
+   durability costs (`benchmarks/mqtt_kill.py` measures what it buys).
 Prints readings/s for each (the ratios validated/baseline and TLS/plain from the same run), and for the restart run:
 readings the broker acknowledged, how many of those never reached the collector (target: 0), duplicates removed.
 """
@@ -21,8 +23,8 @@ class Counter:
             self.n['received'] += 1; self.seen.add(iot.reading_id(payload))
 
 
-def run(payloads, sink, restart=False, tls=False):
-    with iot.Broker(devices=['bench'] if tls else None) as b:
+def run(payloads, sink, restart=False, tls=False, autosave=1):
+    with iot.Broker(devices=['bench'] if tls else None, autosave=autosave) as b:
         sub = iot.subscribe(sink, b.port, client_id=f'bench-{time.monotonic_ns()}', **(dict(topic='lab/sensors/#', **b.login('lab-ingest')) if tls else {}))
         t0 = time.perf_counter()
         acked = iot.publish(payloads, b.port, on_half=(lambda: b.restart(down=0.5)) if restart else None,
@@ -58,3 +60,6 @@ if __name__ == '__main__':
     ts, _, _ = run(payloads, col3, tls=True)
     print(f'TLS + accounts, validated:  {len(payloads) / ts:>9,.0f} msgs/s  ({ts:.1f} s; {ts / secs_plain:.2f}x the plain validated time); '
           f"accepted {col3.counts()['accepted']}")
+    lazy, _, _ = run(payloads, Counter(), autosave=None)
+    print(f'saved every 60 s, count only: {len(payloads) / lazy:>7,.0f} msgs/s  ({lazy:.1f} s; saving after every change takes '
+          f'{base / lazy:.2f}x its time)')

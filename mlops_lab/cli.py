@@ -43,7 +43,7 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument('--schema', default='orders', help="'orders' (the lab's example) or a pandera YAML schema file")
     i.add_argument('--out', default='ingested', help='output folder (default: ingested/)')
     i.add_argument('--rows', type=int, default=100_000, help='rows per chunk (memory is bounded by this)')
-    i.add_argument('--workers', type=int, default=1, help='processes validating chunks in parallel')
+    i.add_argument('--workers', type=int, default=2, help='threads validating chunks while the next is read and the last written')
     m = sub.add_parser('model', help='the model registry: versions, promotion through the gate, rollback, rollouts',
                        description='Versions of the registered churn model and its aliases (champion, challenger, previous). '
                        '`promote VERSION` makes a version champion if it passes the promotion gate (not worse than the champion '

@@ -5,6 +5,7 @@
 # %% ../../nbs/3_prepare/35_catalog.ipynb #6db14869
 from __future__ import annotations
 import json, os, time
+import numpy as np
 from datetime import datetime, timezone
 from pathlib import Path
 import pandas as pd
@@ -12,7 +13,8 @@ import pandera.pandas as pa
 from ..core import atomic, sha256
 from .files import InputError, chunks
 from ..data.schema import NA_TOKENS
-from .validate import SchemaMismatch, by_position, is_text, raw_record, reconcile, Unaccounted, validate
+from .validate import (Plan, SchemaMismatch, Unaccounted, arrow_schema, by_position, is_text, raw_record, reconcile,
+                                        validate, validate_table)
 
 # %% auto #0
 __all__ = ['open_catalog', 'log_ingestion', 'done', 'history', 'SchemaDrift', 'drift', 'ingest_file', 'orders']
@@ -80,34 +82,32 @@ def drift(df: pd.DataFrame, schema: pa.DataFrameSchema, min_values: int = 5) -> 
     return {k: v for k, v in out.items() if v}
 
 # %% ../../nbs/3_prepare/35_catalog.ipynb #88641ccb
-def _arrow_schema(schema: pa.DataFrameSchema):
-    import pyarrow as A
-    types = {'float64': A.float64(), 'int64': A.int64(), 'bool': A.bool_(), 'datetime64[ns]': A.timestamp('ns')}
-    return A.schema([(c, types.get(str(col.dtype), A.string())) for c, col in schema.columns.items()])
-
-def _process(df, schema, source, position, bad):
-    "Validate one chunk and merge in the records its reader could not parse (runs in a worker process if asked)."
-    import gc
-    if df.empty:  # e.g. a JSON Lines chunk whose lines were all broken: nothing to validate
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in schema.columns}), bad.reset_index(drop=True), len(bad), position
-    good, q = validate(df, schema, source, position)
-    if len(bad): q = by_position(pd.concat([bad, q]))
-    gc.collect()  # pandera's caught SchemaErrors sit in reference cycles holding the chunk; free them now, not later
-    return good, q, len(df) + len(bad), position.loc[good.index]
+def _process(c, schema, source, plan):
+    "Validate one chunk (an Arrow table with `validate_table`, a pandas frame with `validate`) and merge in the records its reader could not parse: `(typed table, quarantine, records read, numbers of the accepted)`."
+    import gc, pyarrow as A
+    if c.table is not None:
+        good, q, nums = validate_table(c.table, schema, source, c.numbers, c.unit, plan)
+        c.table = None  # the raw rows are done with: free them now, not when the reader moves on
+    elif len(c) == 0: good, q, nums = arrow_schema(schema).empty_table(), c.bad.iloc[:0], c.numbers
+    else:
+        g, q = validate(c.df, schema, source, c.position)
+        good, nums = A.Table.from_pandas(g[arrow_schema(schema).names], schema=arrow_schema(schema), preserve_index=False), c.numbers[g.index.values]
+    if len(q): gc.collect()  # pandera's caught SchemaErrors sit in reference cycles holding the rows; free them now, not later
+    if len(c.bad): q = by_position(pd.concat([c.bad, q], ignore_index=True))
+    return good, q, len(c) + len(c.bad), nums
 
 def ingest_file(path: str | Path,  # the file to ingest, in any format `files` reads
                 schema: pa.DataFrameSchema,  # the declared schema; its `name` names the output folder and the catalog entry
                 out: str | Path,  # the output folder
                 catalog=None,  # a catalog engine (`open_catalog`); None: `out/catalog.db`
                 rows: int = 100_000,  # records per chunk: what bounds the memory
-                workers: int = 1,  # processes validating chunks in parallel; 1: this process alone
+                workers: int = 2,  # threads validating chunks while the next is read and the last is written
                 progress: bool = False,  # show a progress bar (tqdm)
                ) -> dict:  # the catalog record: status, counts, outputs (status 'skipped' if these bytes were done)
     "Stream `path` through `schema` into `out/<schema>/` (Parquet) and `out/quarantine/` (CSV), recorded in `catalog` (default `out/catalog.db`)."
     import pyarrow as A, pyarrow.parquet as pq
     from collections import deque
-    from concurrent.futures import ProcessPoolExecutor
-    import multiprocessing as mp
+    from concurrent.futures import ThreadPoolExecutor
     path, out, t0 = Path(path), Path(out), time.perf_counter()
     eng = catalog if catalog is not None else open_catalog(out / 'catalog.db')
     sha, name = sha256(path), schema.name or 'schema'
@@ -116,29 +116,38 @@ def ingest_file(path: str | Path,  # the file to ingest, in any format `files` r
         return {**prev, 'status': 'skipped', 'message': f'already ingested as #{prev["id"]} (same bytes, same schema)'}
     stem = f'{path.stem}-{sha[:12]}'
     dest = {'data': out / name / f'{stem}.parquet', 'quarantine': out / 'quarantine' / f'{stem}.csv'}
-    arrow, writer, n, tmp = _arrow_schema(schema), None, {'read': 0, 'accepted': 0, 'quarantined': 0}, {}
+    arrow, plan, writer, n, tmp = arrow_schema(schema), Plan(schema), None, {'read': 0, 'accepted': 0, 'quarantined': 0}, {}
     keys = {c: set() for c, col in schema.columns.items() if col.unique}  # unique across chunks: every key seen so far
-    pool = ProcessPoolExecutor(workers, mp.get_context('spawn')) if workers > 1 else None
-    it, pending = chunks(path, rows), deque()
+    pool, out_pool = ThreadPoolExecutor(max(1, workers)), ThreadPoolExecutor(1)
+    it, checking, writing = chunks(path, rows), deque(), deque()
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(desc=path.name, unit=' rows', unit_scale=True, leave=False)
     else: bar = None
 
-    def write(good, q, read, pos):
+    def write(good, q, read, nums):
         for c, seen in keys.items():  # a key accepted in an earlier chunk makes a later copy a duplicate
-            dup = good[c].isin(seen)
+            vals = good.column(c).to_pylist()
+            dup = np.array([v in seen for v in vals], bool)
             if dup.any():
-                extra = pd.DataFrame({'source': path.name, 'position': pos[dup].values,
-                                      'reason': [f'{c}: duplicate ({v!r}, accepted in an earlier chunk)' for v in good.loc[dup, c]],
-                                      'raw': [raw_record(r) for r in good[dup].itertuples(index=False)]})
-                q, good, pos = pd.concat([q, extra], ignore_index=True), good[~dup], pos[~dup]
-            seen.update(good[c])
-        writer.write_table(A.Table.from_pandas(good[arrow.names], schema=arrow, preserve_index=False))
+                d = np.flatnonzero(dup)
+                extra = pd.DataFrame({'source': path.name, 'position': [f'{c_unit} {k}' for k in nums[d]],
+                                      'reason': [f'{c}: duplicate ({vals[i]!r}, accepted in an earlier chunk)' for i in d],
+                                      'raw': [raw_record(good.slice(i, 1).to_pylist()[0].values()) for i in d]})
+                q, good, nums = by_position(pd.concat([q, extra], ignore_index=True)), good.filter(A.array(~dup)), nums[~dup]
+            seen.update(good.column(c).to_pylist())
+        writer.write_table(good)
         q.to_csv(tmp['quarantine'], mode='a', header=tmp['quarantine'].stat().st_size == 0, index=False)
-        n['read'] += read; n['accepted'] += len(good); n['quarantined'] += len(q)
+        n['read'] += read; n['accepted'] += good.num_rows; n['quarantined'] += len(q)
         if bar is not None: bar.update(read); bar.set_postfix(quarantined=n['quarantined'], refresh=False)
 
+    def settle(k):
+        "Hand validated chunks to the writer, in order, until at most `k` are being validated; one is written at a time."
+        while len(checking) > k:
+            writing.append(out_pool.submit(write, *checking.popleft().result()))
+            while len(writing) > 1 or (writing and writing[0].done()): writing.popleft().result()
+
+    c_unit = 'record'
     try:
         with atomic(dest['data']) as tmp['data'], atomic(dest['quarantine']) as tmp['quarantine']:  # both outputs, or neither
             writer = pq.ParquetWriter(tmp['data'], arrow)
@@ -148,19 +157,21 @@ def ingest_file(path: str | Path,  # the file to ingest, in any format `files` r
             if len(sample.columns) and (d := drift(sample, schema)):
                 raise SchemaDrift(f'{path}: schema drift against {name}: {json.dumps(d)}')
             for s, c in it:
-                if pool is None: write(*_process(c.df, schema, path.name, c.position, c.bad)); continue
-                pending.append(pool.submit(_process, c.df, schema, path.name, c.position, c.bad))
-                while len(pending) > workers: write(*pending.popleft().result())  # bounded: at most workers + 1 chunks in flight
-            while pending: write(*pending.popleft().result())
+                c_unit = c.unit
+                checking.append(pool.submit(_process, c, schema, path.name, plan))
+                settle(workers)
+            settle(0)
+            while writing: writing.popleft().result()
             writer.close(); writer = None
             counts = reconcile(path.name, **n)
     except (InputError, SchemaDrift, SchemaMismatch, Unaccounted) as e:
+        for f in [*checking, *writing]: f.cancel()
         if writer is not None: writer.close()
         log_ingestion(eng, **base, seconds=time.perf_counter() - t0, status='rejected', message=str(e))
         raise
     finally:
         it.close()
-        if pool is not None: pool.shutdown(cancel_futures=True)
+        pool.shutdown(cancel_futures=True); out_pool.shutdown(cancel_futures=True)
         if bar is not None: bar.close()
     outputs = {k: str(p) for k, p in dest.items()}
     rec = {**base, 'seconds': round(time.perf_counter() - t0, 3), 'status': 'done', 'rows_read': counts['read'],

@@ -8,12 +8,13 @@ import codecs, csv, glob, io, json, re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
+import numpy as np
 import pandas as pd
 from .validate import QUARANTINE, raw_record, texts
 
 # %% auto #0
 __all__ = ['BOMS', 'HEAD', 'BLOCK', 'READERS', 'InputError', 'encoding', 'is_binary', 'demojibake', 'Sniffed', 'sniff', 'Chunk',
-           'csv_chunks', 'jsonl_chunks', 'records', 'json_chunks', 'parquet_chunks', 'paths', 'chunks']
+           'csv_chunks', 'jsonl_chunks', 'records', 'records_at', 'json_chunks', 'parquet_chunks', 'paths', 'chunks']
 
 # %% ../../nbs/3_prepare/31_files.ipynb #72d04f69
 class InputError(ValueError):
@@ -103,17 +104,29 @@ def sniff(path: str | Path) -> Sniffed:
     return Sniffed(path, 'csv', enc, delim, _header(path, text, delim))
 
 # %% ../../nbs/3_prepare/31_files.ipynb #1e45274d
-@dataclass
 class Chunk:
-    "A batch of raw records from one source: `df`, each record's `position`, and unparseable records as quarantine entries."
-    df: pd.DataFrame
-    position: pd.Series
-    bad: pd.DataFrame
+    "A batch of raw records from one source: an Arrow `table` or a pandas `df`, each record's number in the source (`numbers`, counted in `unit`s), and the records that could not be parsed, as quarantine entries (`bad`)."
+    def __init__(self, data, numbers, bad: pd.DataFrame, unit: str = 'record'):
+        self.table, self._df = (None, data) if isinstance(data, pd.DataFrame) else (data, None)
+        self.numbers, self.bad, self.unit = np.asarray(numbers, dtype=np.int64), bad, unit
+
+    @property
+    def df(self) -> pd.DataFrame:
+        "The records as a pandas frame (an Arrow chunk is converted once, on first use)."
+        if self._df is None: self._df = self.table.to_pandas()
+        return self._df
+
+    @property
+    def position(self) -> pd.Series:
+        "Each record's position as text: `record 17`, `line 17`, `row 17`."
+        return pd.Series([f'{self.unit} {k}' for k in self.numbers], dtype=object)
+
+    def __len__(self): return len(self.numbers)
 
 def _bad(rows) -> pd.DataFrame: return pd.DataFrame(rows, columns=QUARANTINE)
 
 # %% ../../nbs/3_prepare/31_files.ipynb #2721eb9b
-BLOCK = 8 << 20  # bytes per CSV parse block; a single record must fit in one
+BLOCK = 1 << 20  # bytes per CSV parse block; a single record must fit in one (100 fields of MAX_FIELD characters do)
 
 def csv_chunks(s: Sniffed, rows: int = 100_000) -> Iterator[Chunk]:
     "Stream a delimited text file in chunks of about `rows` records, all values as strings."
@@ -131,29 +144,28 @@ def csv_chunks(s: Sniffed, rows: int = 100_000) -> Iterator[Chunk]:
                                                                    strings_can_be_null=False, quoted_strings_can_be_null=False))
     except pa.ArrowInvalid as e: raise InputError(f'{s.path}: cannot parse: {e}') from None
     nxt, pending = 2, []
-    def flush(dfs):
+    def flush(t):
+        "A chunk of table `t`: its records are numbered from `nxt` on, past the ragged records skipped."
         nonlocal nxt
-        df = pd.concat(dfs, ignore_index=True) if len(dfs) > 1 else dfs[0]
-        pos = []
-        while len(pos) < len(df):
-            if nxt not in skipped: pos.append(nxt)
-            nxt += 1
-        bad = [skipped.pop(k) for k in sorted(k for k in skipped if k < nxt)]
-        return Chunk(df, pd.Series([f'record {p}' for p in pos]), _bad(bad))
+        ahead = sorted(k for k in skipped if k >= nxt)
+        nums = np.arange(nxt, nxt + t.num_rows + len(ahead))
+        nums = nums[~np.isin(nums, ahead)][:t.num_rows]
+        if t.num_rows: nxt = int(nums[-1]) + 1
+        return Chunk(t, nums, _bad([skipped.pop(k) for k in sorted(k for k in skipped if k < nxt)]))
     n = 0
     try:
         for batch in reader:
-            pending.append(batch.to_pandas()); n += batch.num_rows
+            pending.append(batch); n += batch.num_rows
             while n >= rows:  # exactly `rows` per chunk; the rest waits for the next batch
-                df = pd.concat(pending, ignore_index=True) if len(pending) > 1 else pending[0]
-                yield flush([df.iloc[:rows].reset_index(drop=True)])
-                pending, n = [df.iloc[rows:].reset_index(drop=True)], n - rows
+                t = pa.Table.from_batches(pending)
+                yield flush(t.slice(0, rows))
+                rest = t.slice(rows)
+                pending, n = rest.to_batches(), n - rows
     except pa.ArrowInvalid as e:
         msg = str(e)
         if 'straddling' in msg: msg = f'a record longer than {BLOCK >> 20} MiB (a runaway quote or a huge field): {msg}'
         raise InputError(f'{s.path}: cannot parse after record {nxt - 1}: {msg}') from None
-    empty = pd.DataFrame({h: pd.Series(dtype=object) for h in s.header})
-    last = flush(pending or [empty])
+    last = flush(pa.Table.from_batches(pending, reader.schema))
     last.bad = pd.concat([last.bad, _bad([skipped[k] for k in sorted(skipped)])], ignore_index=True)  # ragged rows at the end
     yield last
 
@@ -177,11 +189,11 @@ def jsonl_chunks(s: Sniffed, rows: int = 100_000) -> Iterator[Chunk]:
             try:
                 obj = json.loads(line, object_pairs_hook=_no_dup_keys)
                 if not isinstance(obj, dict): raise ValueError(f'a JSON {type(obj).__name__}, not an object')
-                recs.append(obj); pos.append(f'line {no}')
+                recs.append(obj); pos.append(no)
             except ValueError as e:
                 bad.append((s.path.name, f'line {no}', f'invalid JSON: {e}'.split('\n')[0], line.rstrip('\n')[:500]))
-            if len(recs) >= rows: yield Chunk(_frame(recs), pd.Series(pos), _bad(bad)); recs, pos, bad = [], [], []
-    yield Chunk(_frame(recs), pd.Series(pos), _bad(bad))
+            if len(recs) >= rows: yield Chunk(_frame(recs), pos, _bad(bad), 'line'); recs, pos, bad = [], [], []
+    yield Chunk(_frame(recs), pos, _bad(bad), 'line')
 
 # %% ../../nbs/3_prepare/31_files.ipynb #09473dea
 def records(doc) -> list:
@@ -194,17 +206,55 @@ def records(doc) -> list:
     raise ValueError(f'a JSON {type(doc).__name__} holds no records')
 
 # %% ../../nbs/3_prepare/31_files.ipynb #d1ae8755
+def records_at(path: str | Path, encoding: str = 'utf-8') -> str:
+    "Where `records` would find the records of the JSON document at `path`, as an ijson prefix, read as a stream: `'item'`, `'<key>.item'`, or `''` (the document is one record)."
+    import ijson
+    with open(path, encoding=encoding) as f:
+        events = ijson.parse(f)
+        _, ev, _ = next(events)
+        if ev == 'start_array': return 'item'
+        if ev != 'start_map': raise ValueError(f'a JSON {ev} holds no records')
+        key = None
+        for prefix, ev, val in events:
+            if prefix == '' and ev == 'map_key': key = val
+            elif prefix == key and ev == 'start_array' and next(events)[1] in ('start_map', 'end_array'): return f'{key}.item'
+    return ''
+
+class _Once(dict):
+    "A dict for ijson that notes a key it is given twice (raising inside ijson's C parser is not safe)."
+    def __setitem__(self, k, v):
+        if k in self: self.__dict__.setdefault('twice', []).append(k)
+        super().__setitem__(k, v)
+
+def _twice(r) -> list:
+    "The keys repeated anywhere in `r`, a record built of `_Once` dicts."
+    vals = r.values() if isinstance(r, dict) else r if isinstance(r, list) else []
+    return [*getattr(r, 'twice', []), *(k for v in vals for k in _twice(v))]
+
 def json_chunks(s: Sniffed, rows: int = 100_000) -> Iterator[Chunk]:
-    "Read a JSON document of records (whole: JSON cannot be streamed without knowing its shape)."
-    try:
-        doc = json.loads(s.path.read_text(encoding=s.encoding), object_pairs_hook=_no_dup_keys)
-        recs = records(doc)
-    except ValueError as e: raise InputError(f'{s.path}: invalid JSON: {e}') from None
-    ok = [(i, r) for i, r in enumerate(recs, 1) if isinstance(r, dict)]
-    bad = [(s.path.name, f'record {i}', f'not an object: {json.dumps(r)[:80]}', json.dumps(r)[:500]) for i, r in enumerate(recs, 1) if not isinstance(r, dict)]
-    for k in range(0, max(len(ok), 1), rows):
-        part = ok[k:k + rows]
-        yield Chunk(_frame([r for _, r in part]), pd.Series([f'record {i}' for i, _ in part]), _bad(bad if k == 0 else []))
+    "Stream the records of a JSON document (`records_at`) with ijson, in chunks of `rows`: memory bounded by the chunk, not the file."
+    import ijson
+    try: at = records_at(s.path, s.encoding)
+    except (ValueError, ijson.JSONError) as e: raise InputError(f'{s.path}: invalid JSON: {_why(s, e)}') from None
+    recs, nums, bad, i = [], [], [], 0
+    with open(s.path, encoding=s.encoding) as f:
+        try:
+            for i, r in enumerate(ijson.items(f, at, map_type=_Once, use_float=True), 1):
+                if not isinstance(r, dict):
+                    bad.append((s.path.name, f'record {i}', f'not an object: {json.dumps(r)[:80]}', json.dumps(r)[:500]))
+                elif twice := _twice(r):
+                    bad.append((s.path.name, f'record {i}', f'invalid JSON: duplicate key(s) {sorted(set(twice))}', json.dumps(r)[:500]))
+                else: recs.append(r); nums.append(i)
+                if len(recs) >= rows: yield Chunk(_frame(recs), nums, _bad(bad)); recs, nums, bad = [], [], []
+        except (ValueError, ijson.JSONError) as e: raise InputError(f'{s.path}: invalid JSON: {_why(s, e)} (after record {i})') from None
+    yield Chunk(_frame(recs), nums, _bad(bad))
+
+def _why(s: Sniffed, e: Exception, limit: int = 32 << 20) -> str:
+    "What is wrong with the JSON: `json`'s message, with its line and column, for a file under `limit` bytes (it reads the file whole), else ijson's."
+    if s.path.stat().st_size <= limit:
+        try: json.loads(s.path.read_text(encoding=s.encoding))
+        except ValueError as j: return str(j)
+    return str(e).strip().split('\n')[0]
 
 # %% ../../nbs/3_prepare/31_files.ipynb #4031db26
 def parquet_chunks(s: Sniffed, rows: int = 100_000) -> Iterator[Chunk]:
@@ -215,9 +265,9 @@ def parquet_chunks(s: Sniffed, rows: int = 100_000) -> Iterator[Chunk]:
     s.header, start = f.schema_arrow.names, 1
     try:
         for b in f.iter_batches(batch_size=rows):
-            yield Chunk(b.to_pandas(), pd.Series([f'row {i}' for i in range(start, start + b.num_rows)]), _bad([])); start += b.num_rows
+            yield Chunk(pa.Table.from_batches([b]), np.arange(start, start + b.num_rows), _bad([]), 'row'); start += b.num_rows
     except (pa.ArrowInvalid, OSError) as e: raise InputError(f'{s.path}: corrupt Parquet after row {start - 1}: {e}') from None
-    if start == 1: yield Chunk(f.schema_arrow.empty_table().to_pandas(), pd.Series([], dtype=object), _bad([]))
+    if start == 1: yield Chunk(f.schema_arrow.empty_table(), [], _bad([]), 'row')
 
 # %% ../../nbs/3_prepare/31_files.ipynb #9f38db28
 def paths(src: str | Path) -> list[Path]:
@@ -232,13 +282,24 @@ def paths(src: str | Path) -> list[Path]:
 # %% ../../nbs/3_prepare/31_files.ipynb #72e1bd40
 READERS = {'csv': csv_chunks, 'jsonl': jsonl_chunks, 'json': json_chunks, 'parquet': parquet_chunks}
 
+def _repair(t):
+    "`demojibake` the text columns of Arrow table `t` that hold non-ASCII text (an ASCII column cannot hold mojibake)."
+    import pyarrow as pa, pyarrow.compute as pc
+    for i, name in enumerate(t.column_names):
+        col = t.column(i)
+        if not pa.types.is_string(col.type) or pc.all(pc.string_is_ascii(col)).as_py() is not False: continue
+        fixed, n = demojibake(col.to_pandas())
+        if n: t = t.set_column(i, name, pa.array(fixed, pa.string()))
+    return t
+
 def chunks(src: str | Path, rows: int = 100_000, repair: bool = True) -> Iterator[tuple[Sniffed, Chunk]]:
     "Every chunk of every file under `src` (file, folder or glob), each file read by its sniffed format."
     for path in paths(src):
         s = sniff(path)
         try:
             for c in READERS[s.format](s, rows):
-                if repair:
+                if repair and c.table is not None: c.table = _repair(c.table)
+                elif repair:
                     for col in c.df.columns:
                         c.df[col], _ = demojibake(c.df[col])
                 yield s, c

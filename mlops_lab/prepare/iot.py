@@ -145,6 +145,7 @@ class Broker:
                  folder: str | Path | None = None,  # its configuration and state (None: a new temporary folder)
                  devices: list[str] | None = None,  # None: anonymous, plain TCP; else TLS, and an account per device (see `secure`)
                  collector: str = 'lab-ingest',  # with `devices`: the account that may read every sensor topic, and publish nowhere
+                 autosave: int | None = 1,  # save the state to disk after this many changes (1: after each pass of the broker's loop that changed it); None: every 60 s
                 ):
         from mlops_lab.prepare.api import free_port
         self.exe = mosquitto()
@@ -156,8 +157,9 @@ class Broker:
         if devices is None: conf += 'allow_anonymous true\n'
         else: conf += (f'cafile {self.dir}/ca.pem\ncertfile {self.dir}/server.pem\nkeyfile {self.dir}/server.key\ntls_version tlsv1.2\n'
                        f'allow_anonymous false\npassword_file {self.dir}/passwords\nacl_file {self.dir}/acl\n')
+        save = f'autosave_on_changes true\nautosave_interval {autosave}\n' if autosave else 'autosave_interval 60\n'
         (self.dir / 'mosquitto.conf').write_text(conf + f'persistence true\npersistence_location {self.dir}/\n'
-                                                 'max_queued_messages 0\nautosave_interval 60\n')
+                                                 'max_queued_messages 0\n' + save)
         import os
         if os.geteuid() == 0:  # started as root, mosquitto drops to user `mosquitto`, which must be able to read its keys and write its state
             for p in [self.dir, *self.dir.iterdir()]:
@@ -172,12 +174,14 @@ class Broker:
 
     def start(self):
         import socket
-        self.proc = subprocess.Popen([self.exe, '-c', str(self.dir / 'mosquitto.conf')], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        log = self.dir / 'mosquitto.log'  # a file, not a pipe: a pipe nobody reads fills up and stalls the broker (it logs every save)
+        with open(log, 'ab') as f:
+            self.proc = subprocess.Popen([self.exe, '-c', str(self.dir / 'mosquitto.conf')], stdout=subprocess.DEVNULL, stderr=f)
         deadline = time.monotonic() + 10
         while True:
             try: socket.create_connection(('127.0.0.1', self.port), 0.2).close(); return self
             except OSError:
-                if self.proc.poll() is not None: raise RuntimeError(f'mosquitto exited: {self.proc.stderr.read().decode()[-500:]}')
+                if self.proc.poll() is not None: raise RuntimeError(f'mosquitto exited: {log.read_text(errors="replace")[-500:]}')
                 if time.monotonic() > deadline: raise RuntimeError(f'mosquitto did not listen on port {self.port}')
                 time.sleep(0.05)
 
@@ -185,9 +189,14 @@ class Broker:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate(); self.proc.wait(10)
 
-    def restart(self, down: float = 0.5):
-        "Stop gracefully, stay down `down` seconds, start again on the same port."
-        self.stop(); time.sleep(down); return self.start()
+    def kill(self):
+        "Kill the broker with SIGKILL: no chance to save its state, as in a power cut of the process (the OS keeps what it wrote)."
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill(); self.proc.wait(10)
+
+    def restart(self, down: float = 0.5, kill: bool = False):
+        "Stop (gracefully, or with SIGKILL if `kill`), stay down `down` seconds, start again on the same port."
+        (self.kill if kill else self.stop)(); time.sleep(down); return self.start()
 
     def __enter__(self): return self.start()
     def __exit__(self, *a): self.stop()
@@ -246,18 +255,22 @@ def publish(payloads: list[bytes],  # the messages, sent in order
             inflight: int = 1000,  # most messages sent but not yet acknowledged
             timeout: float = 30,  # seconds to wait for an acknowledgement, or for the broker to come back
             on_half=None,  # called once, halfway through (the restart experiment); or None
+            times: dict | None = None,  # if a dict, filled with index -> `time.monotonic()` when the broker acknowledged it
             **login,  # `ca`, `username`, `password` for a broker with accounts (`Broker.login`)
            ) -> list[int]:  # the indices of the payloads the broker acknowledged
     "Publish with QoS 1, at most `inflight` unacknowledged; returns the indices the broker acknowledged."
     import paho.mqtt.client as mqtt
     c, up = client(client_id, port, **login)
-    infos, acked = deque(), []
+    infos, acked, when = deque(), [], {}
+    if times is not None: c.on_publish = lambda cl, u, mid, rc, props: when.setdefault(mid, time.monotonic())
     def settle(k):
         while len(infos) > k:
             i, info = infos.popleft()
             try: info.wait_for_publish(timeout)
             except (RuntimeError, ValueError): pass
-            if info.rc == mqtt.MQTT_ERR_SUCCESS and info.is_published(): acked.append(i)
+            if info.rc == mqtt.MQTT_ERR_SUCCESS and info.is_published():
+                acked.append(i)
+                if times is not None: times[i] = when.pop(info.mid, time.monotonic())
     try:
         for i, p in enumerate(payloads):
             if on_half and i == len(payloads) // 2: on_half()

@@ -4,15 +4,16 @@
 
 # %% ../../nbs/3_prepare/30_validate.ipynb #274219d3
 from __future__ import annotations
-import csv, io, re, warnings
+import csv, io, re, threading, warnings
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from ..data.schema import NA_SPELLINGS, NA_TOKENS
 
 # %% auto #0
-__all__ = ['MAX_FIELD', 'QUARANTINE', 'slug', 'is_text', 'texts', 'tidy', 'SchemaMismatch', 'check_rows', 'raw_record',
-           'quarantine', 'by_position', 'Unaccounted', 'reconcile', 'validate']
+__all__ = ['MAX_FIELD', 'QUARANTINE', 'slug', 'is_text', 'texts', 'tidy', 'SchemaMismatch', 'iso_dates', 'check_rows',
+           'raw_record', 'quarantine', 'by_position', 'Unaccounted', 'reconcile', 'validate', 'kernel', 'Plan', 'vet',
+           'arrow_schema', 'validate_table']
 
 # %% ../../nbs/3_prepare/30_validate.ipynb #ede22e51
 def slug(s: str) -> str:
@@ -34,8 +35,8 @@ def texts(s: pd.Series) -> str | None:
 MAX_FIELD = 10_000  # characters; a longer field is a broken export, not data
 
 def _edge_space(joined: str) -> bool:
-    "Whether any value in NUL-joined text starts or ends with whitespace (substring tests: fast)."
-    return joined != joined.strip() or any(f'\x00{w}' in joined or f'{w}\x00' in joined for w in ' \t\r\n')
+    "Whether any value in NUL-joined text starts or ends with whitespace, as `str.isspace` knows it (one regex over the column)."
+    return re.search(r'(?:^|\x00)\s|\s(?:\x00|$)', joined) is not None
 
 def tidy(df: pd.DataFrame, schema: pa.DataFrameSchema) -> tuple[pd.DataFrame, pd.Series]:
     "Trimmed copy of `df` with NA tokens as missing in typed columns, and per row the fields over `MAX_FIELD`."
@@ -74,8 +75,16 @@ def _validate(df, schema):
         warnings.simplefilter('ignore', FutureWarning)
         return schema.validate(df, lazy=True)
 
+def iso_dates(schema: pa.DataFrameSchema) -> pa.DataFrameSchema:
+    "`schema` with its datetime columns read as ISO 8601, value by value (pandas would infer one format from a batch's first date)."
+    from pandera.engines import pandas_engine
+    iso = {c: {'dtype': pandas_engine.DateTime(to_datetime_kwargs={'format': 'ISO8601'})}
+           for c, col in schema.columns.items() if str(col.dtype).startswith('datetime64')}
+    return schema.update_columns(iso) if iso else schema
+
 def check_rows(df: pd.DataFrame, schema: pa.DataFrameSchema, passes: int = 4) -> tuple[pd.DataFrame, pd.Series]:
     "Validate `df`: `(typed good rows, reasons)`, where `reasons` maps each failing row's index to its reasons."
+    schema = iso_dates(schema)
     # uniqueness is judged among valid rows only: the first *valid* occurrence of a key wins
     uniq = [c for c, col in schema.columns.items() if col.unique]
     if uniq: schema = schema.update_columns({c: {'unique': False} for c in uniq})
@@ -110,7 +119,7 @@ def _check(df, schema, passes):
     for _ in range(passes):
         # Every check ran on every row, except the checks of columns that failed to coerce somewhere:
         # run those on the remaining rows, then coercing them is all that is left to do.
-        if not cols:
+        if not cols or todo.empty:
             good = schema.coerce_dtype(todo)
             if schema.strict == 'filter': good = good[[c for c in good.columns if c in schema.columns]]
             return good, pd.Series(reasons, dtype=object)
@@ -180,3 +189,185 @@ def validate(raw: pd.DataFrame,  # one batch of raw rows (strings, or the types 
             why[i] = [long[i]] + [r for r in why.get(i, []) if not r.startswith(long[i].split(':')[0] + ':')]
         good = good.drop(index=[i for i in long.index[long.ne('')] if i in good.index])
     return good, quarantine(raw, why.sort_index(), source, position)
+
+# %% ../../nbs/3_prepare/30_validate.ipynb #84bcbaaa
+_KINDS = {'float64': 'float64', 'int64': 'int64', 'datetime64[ns]': 'timestamp[ns]'}  # pandera dtype -> Arrow type
+_SHAPES = {'float64': r'^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$', 'int64': r'^-?\d{1,18}$'}  # numbers the kernels cast; others are doubtful
+_DATES = {r'^\d{4}-\d{2}-\d{2}$': '%Y-%m-%d', r'^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$': '%Y-%m-%dT%H:%M:%S',
+          r'^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$': '%Y-%m-%d %H:%M:%S'}  # and the dates
+_TRIM = ' \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f'  # the ASCII characters Python's `str.strip()` removes
+_EDGE = r'^[\pZ\x85]|[\pZ\x85]$'  # and the non-ASCII ones, at either end
+
+def kernel(check: pa.Check,  # one of a column's pandera checks
+           kind: str,  # the column's Arrow type (`'float64'`, `'int64'`, `'timestamp[ns]'`) or `'text'`
+          ):  # `f(typed values) -> boolean array`, or None: pandera runs this check
+    "An Arrow compute kernel that passes exactly the values `check` passes, or None if the lab has none for it."
+    import pyarrow as A, pyarrow.compute as pc
+    s, n = check.statistics, check.name
+    def scalar(v): return A.scalar(v, A.string() if kind == 'text' else A.type_for_alias(kind))
+    try:
+        if n == 'str_matches' and kind == 'text':  # Python's re.match anchors at the start only
+            pat = f'^(?:{s["pattern"]})'; pc.match_substring_regex(A.array(['']), pat)  # RE2 refuses back-references
+            return lambda v: pc.match_substring_regex(v, pat)
+        if n in ('isin', 'notin'):
+            vs = A.array(list(s['allowed_values' if n == 'isin' else 'forbidden_values']), scalar(None).type)
+            return (lambda v: pc.is_in(v, value_set=vs)) if n == 'isin' else (lambda v: pc.invert(pc.is_in(v, value_set=vs)))
+        if n == 'str_length' and kind == 'text':
+            lo, hi, ex = s.get('min_value'), s.get('max_value'), s.get('exact_value')
+            def length(v):
+                m = pc.utf8_length(v)
+                if ex is not None: return pc.equal(m, ex)
+                ok = pc.greater_equal(m, lo) if lo is not None else pc.is_valid(m)
+                return pc.and_(ok, pc.less_equal(m, hi)) if hi is not None else ok
+            return length
+        if n == 'str_startswith' and kind == 'text': return lambda v: pc.starts_with(v, s['string'])
+        if n == 'str_endswith' and kind == 'text': return lambda v: pc.ends_with(v, s['string'])
+        cmp = {'greater_than': ('min_value', pc.greater), 'greater_than_or_equal_to': ('min_value', pc.greater_equal),
+               'less_than': ('max_value', pc.less), 'less_than_or_equal_to': ('max_value', pc.less_equal),
+               'equal_to': ('value', pc.equal), 'not_equal_to': ('value', pc.not_equal)}
+        if n in cmp:
+            k, f = cmp[n]; b = scalar(s[k])
+            return lambda v: f(v, b)
+        if n == 'in_range':
+            lo, hi = scalar(s['min_value']), scalar(s['max_value'])
+            f, g = (pc.greater_equal if s['include_min'] else pc.greater), (pc.less_equal if s['include_max'] else pc.less)
+            return lambda v: pc.and_(f(v, lo), g(v, hi))
+    except (A.ArrowInvalid, A.ArrowTypeError, A.ArrowNotImplementedError, TypeError, ValueError): return None
+    return None
+
+# %% ../../nbs/3_prepare/30_validate.ipynb #1c376756
+class Plan:
+    "A schema compiled once into Arrow kernels: per column its Arrow type and `(check, kernel)` pairs; `why` says what keeps the schema off the Arrow path (None: nothing)."
+    def __init__(self, schema: pa.DataFrameSchema):
+        self.schema, self.cols, self.why = schema, {}, None
+        if schema.checks: self.why = 'checks across columns'
+        for c, col in schema.columns.items():
+            kind = 'text' if is_text(col.dtype) else _KINDS.get(str(col.dtype))
+            if kind is None: self.why = f'{c}: no Arrow path for {col.dtype}'; continue
+            if not (col.coerce or schema.coerce) or col.regex: self.why = f'{c}: not a coerced, named column'
+            self.cols[c] = (kind, col, [(k, kernel(k, kind)) for k in col.checks])
+
+    def fits(self, table) -> bool:
+        "Whether the kernels can vet `table`: every schema column present, as text, and no column a strict schema refuses."
+        import pyarrow as A
+        names = set(table.column_names)
+        return (self.why is None and all(c in names and A.types.is_string(table.column(c).type) for c in self.cols)
+                and (self.schema.strict is not True or names <= set(self.cols)))
+
+# %% ../../nbs/3_prepare/30_validate.ipynb #9f954b34
+def _typed(v, kind: str, na):
+    "Cast trimmed text `v` (missing where `na`) to `kind`: the whole column in one cast, else only the values of a plain shape (`_SHAPES`, `_DATES`); None if even that fails."
+    import pyarrow as A, pyarrow.compute as pc
+    t = A.type_for_alias(kind)
+    if pc.any(na).as_py(): v = pc.if_else(na, None, v)
+    try: return pc.cast(v, t)  # the usual case: every value casts
+    except A.ArrowInvalid: pass
+    try:
+        if kind != 'timestamp[ns]': return pc.cast(pc.if_else(pc.match_substring_regex(v, _SHAPES[kind]), v, None), t)
+        out = A.nulls(len(v), t)
+        for rx, fmt in _DATES.items():
+            m = pc.match_substring_regex(v, rx)
+            if not pc.any(m).as_py(): continue
+            p = pc.strptime(pc.if_else(m, v, None), fmt, 'ns', error_is_null=True)
+            real = pc.equal(pc.strftime(pc.cast(p, A.timestamp('s')), fmt), v).fill_null(False)  # strptime reads 2026-02-30 as March 2
+            out = pc.if_else(pc.and_(m, real), p, out)
+        return out
+    except A.ArrowInvalid: return None  # pandera judges the whole column
+
+def vet(table,  # a batch of raw records, every schema column as text (`Plan.fits`)
+        plan: Plan,  # the schema, compiled
+       ) -> tuple[dict, dict]:  # `({column: doubtful rows (bool array)}, {column: typed Arrow array})`
+    "Tidy, cast and check every column of `table` with Arrow kernels: which cells they cannot vouch for, and the typed values."
+    import pyarrow as A, pyarrow.compute as pc
+    n, doubt, typed = table.num_rows, {}, {}
+    nas = A.array(sorted(NA_SPELLINGS))
+    for c, (kind, col, checks) in plan.cols.items():
+        a = table.column(c).combine_chunks()
+        v = pc.ascii_trim(a, _TRIM)
+        no = pc.or_(pc.is_null(a), pc.greater(pc.binary_length(a), MAX_FIELD))  # bytes >= characters: on the safe side
+        if kind == 'text':
+            t = v
+            if not pc.all(pc.string_is_ascii(v)).as_py(): no = pc.or_(no, pc.match_substring_regex(v, _EDGE))
+        else:
+            na = pc.is_in(v, value_set=nas)
+            t = _typed(v, kind, na)
+            if t is None: doubt[c], typed[c] = np.ones(n, bool), A.nulls(n, A.type_for_alias(kind)); continue
+            no = pc.or_(no, pc.and_(pc.is_null(t), pc.invert(na)))  # neither a value nor a missing one
+            if kind != 'timestamp[ns]': no = pc.or_(no, pc.invert(pc.is_finite(t)).fill_null(False))  # 'inf', 'NaN', 1e400
+            if not col.nullable or kind == 'int64': no = pc.or_(no, na)
+        no = np.asarray(no.fill_null(True)).copy()
+        series = None
+        for chk, k in checks:
+            if k is not None: no |= ~np.asarray(k(t).fill_null(chk.ignore_na)); continue
+            if series is None: series = t.to_pandas()
+            res = chk(series).check_output  # pandera itself, for a check with no kernel
+            if isinstance(res, (bool, np.bool_)): no |= not res
+            else: no[res.index.values[~res.values.astype(bool)]] = True
+        doubt[c], typed[c] = no, t
+    return doubt, typed
+
+# %% ../../nbs/3_prepare/30_validate.ipynb #d999d130
+def arrow_schema(schema: pa.DataFrameSchema):
+    "The Arrow schema of the typed rows `schema` accepts: what the Parquet files hold."
+    import pyarrow as A
+    types = {'float64': A.float64(), 'int64': A.int64(), 'bool': A.bool_(), 'datetime64[ns]': A.timestamp('ns')}
+    return A.schema([(c, types.get(str(col.dtype), A.string())) for c, col in schema.columns.items()])
+
+# %% ../../nbs/3_prepare/30_validate.ipynb #2a32f530
+_PANDERA = threading.Lock()  # pandera is not written for threads: the doubtful rows of one batch at a time
+
+def _unique(good, q, table, idx, schema, source, numbers, unit):
+    "Quarantine repeated keys of `unique` columns among the accepted rows: the first valid occurrence wins (as `check_rows`)."
+    import pyarrow as A
+    for c in [c for c, col in schema.columns.items() if col.unique]:
+        keys = pd.Series(good.column(c).to_pandas())
+        dup = (keys.duplicated(keep='first') & keys.notna()).values
+        if not dup.any(): continue
+        d = np.flatnonzero(dup)
+        q = pd.concat([q, pd.DataFrame({'source': source, 'position': [f'{unit} {k}' for k in numbers[idx[d]]],
+                                        'reason': [f'{c}: duplicate ({v!r})' for v in keys.values[d]],
+                                        'raw': [raw_record(r) for r in table.take(idx[d]).to_pandas().itertuples(index=False)]})],
+                      ignore_index=True)
+        good, idx = good.filter(A.array(~dup)), idx[~dup]
+    return good, by_position(q), idx
+
+def validate_table(table,  # one batch of raw records (`pyarrow.Table`), text columns for the fast path
+                   schema: pa.DataFrameSchema,  # the declared schema, with `coerce=True`
+                   source: str,  # where the rows came from, for the quarantine entries
+                   numbers: np.ndarray,  # each record's number in the source
+                   unit: str = 'record',  # what the numbers count: positions read `f'{unit} {number}'`
+                   plan: Plan | None = None,  # `Plan(schema)`, built once by the caller for many batches
+                  ) -> tuple:  # `(typed accepted rows as an Arrow table, quarantine entries, numbers of the accepted rows)`
+    "`validate` for an Arrow batch: kernels vet every cell, pandera judges the doubtful ones; the same rows, types and reasons."
+    import pyarrow as A
+    plan, arrow, n = plan or Plan(schema), arrow_schema(schema), table.num_rows
+    numbers = np.asarray(numbers)
+    fast = plan.fits(table)
+    doubt, typed = vet(table, plan) if fast else ({c: np.ones(n, bool) for c in schema.columns}, {})
+    bad = np.logical_or.reduce(list(doubt.values())) if doubt else np.zeros(n, bool)
+    idx, rest = np.flatnonzero(~bad), np.flatnonzero(bad)
+    aside = {c: t.take(rest) for c, t in typed.items()} if len(rest) else {}  # typed cells of the doubtful rows, for those pandera accepts
+    if not len(idx): good = arrow.empty_table()
+    elif len(idx) == n: good = A.table({c: typed.pop(c) for c in arrow.names}, schema=arrow)  # every row: no copy
+    else:
+        keep = A.array(~bad)  # a filter copies runs of kept rows: several times faster than `take` of their indices
+        good = A.table({c: typed.pop(c).filter(keep) for c in arrow.names}, schema=arrow)
+    q = pd.DataFrame(columns=QUARANTINE)
+    if len(rest):
+        raw = table.take(rest).to_pandas(); raw.index = rest
+        pos = pd.Series([f'{unit} {k}' for k in numbers[rest]], index=rest, dtype=object)
+        sub = schema.update_columns({c: {'unique': False} for c in schema.columns})  # uniqueness: judged below, over all rows
+        if fast:  # pandera checks only the columns with a doubtful cell, on the rows that have one
+            cols = [c for c in schema.columns if doubt[c][rest].any()]
+            sub = pa.DataFrameSchema({c: sub.columns[c] for c in cols}, strict=False, coerce=schema.coerce, name=schema.name)
+        else: cols = list(schema.columns)
+        with _PANDERA: g, q = validate(raw, sub, source, pos)
+        if len(g):
+            gi = g.index.values
+            at = np.searchsorted(rest, gi)
+            slow = A.table({c: A.Array.from_pandas(g[c], type=arrow.field(c).type) if c in cols else aside[c].take(at)
+                            for c in arrow.names}, schema=arrow)
+            order = np.argsort(np.concatenate([idx, gi]), kind='stable')
+            good, idx = A.concat_tables([good, slow]).take(order), np.concatenate([idx, gi])[order]
+    good, q, idx = _unique(good, q, table, idx, schema, source, numbers, unit)
+    return good, q, numbers[idx]
