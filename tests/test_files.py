@@ -124,6 +124,25 @@ def test_json_documents(tmp_path):
     assert c.bad.reason.tolist() == ['not an object: 5']
 
 
+def test_json_document_is_streamed_not_loaded(tmp_path):
+    "Records come out before the parser reaches the end: a document broken at its end still yields its first chunks, then says where."
+    recs = ',\n'.join(json.dumps({'id': i, 'v': i / 2}) for i in range(1, 1001))
+    (tmp_path / 'cut.json').write_text('{"count": 1000, "rows": [' + recs + ', {"id": 1001, "v": ')
+    got, err = [], None
+    try:
+        for _, c in files.chunks(tmp_path / 'cut.json', rows=100): got.append(c)
+    except files.InputError as e: err = str(e)
+    assert len(got) >= 9 and got[0].df.id.tolist() == list(range(1, 101)) and got[0].position[0] == 'record 1'
+    assert 'invalid JSON: Expecting value: line 1000 column 45' in err and 'after record 1000' in err
+
+
+def test_json_records_with_a_repeated_key_are_quarantined_one_by_one(tmp_path):
+    (tmp_path / 'd.json').write_text('[{"id": 1}, {"id": 2, "x": {"a": 1, "a": 2}}, {"id": 3, "id": 4}, {"id": 5}]')
+    (c,) = [c for _, c in files.chunks(tmp_path / 'd.json')]
+    assert c.df.id.tolist() == [1, 5] and c.bad.position.tolist() == ['record 2', 'record 3']
+    assert c.bad.reason.tolist() == ["invalid JSON: duplicate key(s) ['a']", "invalid JSON: duplicate key(s) ['id']"]
+
+
 def test_undecodable_utf16_half(tmp_path):
     p = tmp_path / 'x.csv'
     p.write_bytes('a,b\n1,2\n'.encode('utf-16') + b'\x00')
