@@ -83,18 +83,19 @@ def drift(df: pd.DataFrame, schema: pa.DataFrameSchema, min_values: int = 5) -> 
 
 # %% ../../nbs/3_prepare/35_catalog.ipynb #88641ccb
 def _process(c, schema, source, plan):
-    "Validate one chunk (an Arrow table with `validate_table`, a pandas frame with `validate`) and merge in the records its reader could not parse: `(typed table, quarantine, records read, numbers of the accepted)`."
+    "Validate one chunk (an Arrow table with `validate_table`, a pandas frame with `validate`) and merge in the records its reader could not parse: `(typed table, quarantine, records read, numbers of the accepted, their unit)`."
     import gc, pyarrow as A
+    arrow = arrow_schema(schema)
     if c.table is not None:
         good, q, nums = validate_table(c.table, schema, source, c.numbers, c.unit, plan)
         c.table = None  # the raw rows are done with: free them now, not when the reader moves on
-    elif len(c) == 0: good, q, nums = arrow_schema(schema).empty_table(), c.bad.iloc[:0], c.numbers
+    elif len(c) == 0: good, q, nums = arrow.empty_table(), c.bad.iloc[:0], c.numbers
     else:
         g, q = validate(c.df, schema, source, c.position)
-        good, nums = A.Table.from_pandas(g[arrow_schema(schema).names], schema=arrow_schema(schema), preserve_index=False), c.numbers[g.index.values]
+        good, nums = A.Table.from_pandas(g[arrow.names], schema=arrow, preserve_index=False), c.numbers[g.index.values]
     if len(q): gc.collect()  # pandera's caught SchemaErrors sit in reference cycles holding the rows; free them now, not later
     if len(c.bad): q = by_position(pd.concat([c.bad, q], ignore_index=True))
-    return good, q, len(c) + len(c.bad), nums
+    return good, q, len(c) + len(c.bad), nums, c.unit
 
 def ingest_file(path: str | Path,  # the file to ingest, in any format `files` reads
                 schema: pa.DataFrameSchema,  # the declared schema; its `name` names the output folder and the catalog entry
@@ -125,13 +126,13 @@ def ingest_file(path: str | Path,  # the file to ingest, in any format `files` r
         bar = tqdm(desc=path.name, unit=' rows', unit_scale=True, leave=False)
     else: bar = None
 
-    def write(good, q, read, nums):
+    def write(good, q, read, nums, unit):
         for c, seen in keys.items():  # a key accepted in an earlier chunk makes a later copy a duplicate
             vals = good.column(c).to_pylist()
             dup = np.array([v in seen for v in vals], bool)
             if dup.any():
                 d = np.flatnonzero(dup)
-                extra = pd.DataFrame({'source': path.name, 'position': [f'{c_unit} {k}' for k in nums[d]],
+                extra = pd.DataFrame({'source': path.name, 'position': [f'{unit} {k}' for k in nums[d]],
                                       'reason': [f'{c}: duplicate ({vals[i]!r}, accepted in an earlier chunk)' for i in d],
                                       'raw': [raw_record(good.slice(i, 1).to_pylist()[0].values()) for i in d]})
                 q, good, nums = by_position(pd.concat([q, extra], ignore_index=True)), good.filter(A.array(~dup)), nums[~dup]
@@ -147,7 +148,6 @@ def ingest_file(path: str | Path,  # the file to ingest, in any format `files` r
             writing.append(out_pool.submit(write, *checking.popleft().result()))
             while len(writing) > 1 or (writing and writing[0].done()): writing.popleft().result()
 
-    c_unit = 'record'
     try:
         with atomic(dest['data']) as tmp['data'], atomic(dest['quarantine']) as tmp['quarantine']:  # both outputs, or neither
             writer = pq.ParquetWriter(tmp['data'], arrow)
@@ -157,7 +157,6 @@ def ingest_file(path: str | Path,  # the file to ingest, in any format `files` r
             if len(sample.columns) and (d := drift(sample, schema)):
                 raise SchemaDrift(f'{path}: schema drift against {name}: {json.dumps(d)}')
             for s, c in it:
-                c_unit = c.unit
                 checking.append(pool.submit(_process, c, schema, path.name, plan))
                 settle(workers)
             settle(0)

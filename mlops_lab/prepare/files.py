@@ -14,7 +14,7 @@ from .validate import QUARANTINE, raw_record, texts
 
 # %% auto #0
 __all__ = ['BOMS', 'HEAD', 'BLOCK', 'READERS', 'InputError', 'encoding', 'is_binary', 'demojibake', 'Sniffed', 'sniff', 'Chunk',
-           'csv_chunks', 'jsonl_chunks', 'records', 'records_at', 'json_chunks', 'parquet_chunks', 'paths', 'chunks']
+           'csv_chunks', 'jsonl_chunks', 'records_at', 'json_chunks', 'parquet_chunks', 'paths', 'chunks']
 
 # %% ../../nbs/3_prepare/31_files.ipynb #72d04f69
 class InputError(ValueError):
@@ -195,19 +195,9 @@ def jsonl_chunks(s: Sniffed, rows: int = 100_000) -> Iterator[Chunk]:
             if len(recs) >= rows: yield Chunk(_frame(recs), pos, _bad(bad), 'line'); recs, pos, bad = [], [], []
     yield Chunk(_frame(recs), pos, _bad(bad), 'line')
 
-# %% ../../nbs/3_prepare/31_files.ipynb #09473dea
-def records(doc) -> list:
-    "The records of a JSON document: the document if it is a list, else the first list of objects inside it."
-    if isinstance(doc, list): return doc
-    if isinstance(doc, dict):
-        for v in doc.values():
-            if isinstance(v, list) and (not v or isinstance(v[0], dict)): return v
-        return [doc]
-    raise ValueError(f'a JSON {type(doc).__name__} holds no records')
-
 # %% ../../nbs/3_prepare/31_files.ipynb #d1ae8755
 def records_at(path: str | Path, encoding: str = 'utf-8') -> str:
-    "Where `records` would find the records of the JSON document at `path`, as an ijson prefix, read as a stream: `'item'`, `'<key>.item'`, or `''` (the document is one record)."
+    "Where the records of the JSON document at `path` are, as an ijson prefix, found in a pass that stops as soon as it knows: `'item'` (the document is an array), `'<key>.item'` (the first field holding an array of objects), or `''` (the document is one record)."
     import ijson
     with open(path, encoding=encoding) as f:
         events = ijson.parse(f)
