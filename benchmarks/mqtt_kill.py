@@ -17,17 +17,10 @@ from mlops_lab.prepare import iot
 
 def online(autosave, n, seed):
     payloads = iot.readings(n, sensors=4, seed=seed, bad=0, resend=0)
-    col, at, killed = iot.Collector(window=60), {}, []
-    with iot.Broker(autosave=autosave) as b:
-        sub = iot.subscribe(col, b.port)
-        t = time.perf_counter()
-        acked = iot.publish(payloads, b.port, times=at, on_half=lambda: (killed.append(time.monotonic()), b.restart(down=0.3, kill=True)))
-        iot.drain(col, payloads, timeout=5); secs = time.perf_counter() - t
-        sub.loop_stop(); sub.disconnect()
-    lost = [i for i in acked if iot.reading_id(payloads[i]) not in col.seen]
-    early = [i for i in lost if at[i] < killed[0] - 0.5]
-    oldest = min((at[i] - killed[0] for i in lost), default=0.0)  # how long before the kill the first lost one was acknowledged
-    return len(acked), len(early), len(lost) - len(early), secs, oldest
+    with iot.Broker(autosave=autosave) as b: k = iot.kill_midstream(payloads, b, timeout=5)
+    early = [i for i in k['lost'] if k['since'][i] < -0.5]
+    oldest = min((k['since'][i] for i in k['lost']), default=0.0)  # how long before the kill the first lost one was acknowledged
+    return len(k['acked']), len(early), len(k['lost']) - len(early), k['seconds'], oldest
 
 
 def offline(autosave, seed, n=300):

@@ -159,16 +159,10 @@ def test_subscriber_offline_gets_queued_readings_from_its_persistent_session(bro
 def test_broker_killed_mid_stream_keeps_every_reading_it_had_saved(broker):
     "SIGKILL halfway through a stream: nothing acknowledged 0.5 s or more before the kill is lost (the broker saves after every change)."
     payloads = iot.readings(10_000, sensors=4, seed=7, bad=0, resend=0)
-    col, at, killed = iot.Collector(window=60), {}, []
-    sub = iot.subscribe(col, broker.port)
-    acked = iot.publish(payloads, broker.port, times=at,
-                        on_half=lambda: (killed.append(time.monotonic()), broker.restart(down=0.3, kill=True)))
-    iot.drain(col, payloads, timeout=10)
-    sub.loop_stop(); sub.disconnect()
-    assert len(acked) == len(payloads) and broker.proc.poll() is None  # every reading acknowledged, by one broker or the next
-    lost = [i for i in acked if iot.reading_id(payloads[i]) not in col.seen]
-    assert [i for i in lost if at[i] < killed[0] - 0.5] == []
-    assert sum(at[i] < killed[0] - 0.5 for i in acked) > 1000  # and there were plenty of those to lose
+    k = iot.kill_midstream(payloads, broker)
+    assert len(k['acked']) == len(payloads) and broker.proc.poll() is None  # every reading acknowledged, by one broker or the next
+    assert [i for i in k['lost'] if k['since'][i] < -0.5] == []
+    assert sum(k['since'][i] < -0.5 for i in k['acked']) > 1000  # and there were plenty of those to lose
 
 
 @pytest.mark.parametrize('autosave, lost', [(1, 0), (None, 300)])

@@ -14,7 +14,7 @@ from .validate import validate, reconcile
 
 # %% auto #0
 __all__ = ['T0', 'SENSORS', 'readings', 'reading_schema', 'Collector', 'mosquitto', 'Broker', 'client', 'subscribe', 'publish',
-           'reading_id', 'drain', 'certificates', 'acl', 'secure']
+           'reading_id', 'drain', 'kill_midstream', 'certificates', 'acl', 'secure']
 
 # %% ../../nbs/3_prepare/34_iot.ipynb #60562ebf
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
@@ -301,6 +301,22 @@ def drain(col: Collector, payloads: list[bytes], timeout: float = 30) -> bool:
             if col.n['received'] >= len(payloads) and want <= col.seen: return True
         time.sleep(0.02)
     return False
+
+# %% ../../nbs/3_prepare/34_iot.ipynb #6e7190a0
+def kill_midstream(payloads: list[bytes],  # the messages, published in order with QoS 1
+                   broker: Broker,  # a running broker; SIGKILLed halfway through and started again
+                   down: float = 0.3,  # seconds it stays dead
+                   timeout: float = 10,  # seconds to wait for the collector to catch up afterwards
+                  ) -> dict:  # `acked`, `lost` (indices), `since` (index -> seconds from the kill to its acknowledgement), `collector`, `seconds`
+    "Publish `payloads` to a subscribed `Collector`, kill the broker halfway, and say which acknowledged readings never arrived."
+    col, at, killed, t0 = Collector(window=60), {}, [], time.perf_counter()
+    sub = subscribe(col, broker.port)
+    acked = publish(payloads, broker.port, times=at,
+                    on_half=lambda: (killed.append(time.monotonic()), broker.restart(down=down, kill=True)))
+    drain(col, payloads, timeout=timeout); sub.loop_stop(); sub.disconnect()
+    lost = [i for i in acked if reading_id(payloads[i]) not in col.seen | {None}]  # broken JSON has no id to find
+    return {'acked': acked, 'lost': lost, 'since': {i: at[i] - killed[0] for i in acked}, 'collector': col,
+            'seconds': time.perf_counter() - t0}
 
 # %% ../../nbs/3_prepare/34_iot.ipynb #bee24f48
 def certificates(folder: str | Path,  # where ca.pem, server.pem and server.key are written
