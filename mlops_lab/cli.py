@@ -44,6 +44,9 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument('--out', default='ingested', help='output folder (default: ingested/)')
     i.add_argument('--rows', type=int, default=100_000, help='rows per chunk (memory is bounded by this)')
     i.add_argument('--workers', type=int, default=2, help='threads validating chunks while the next is read and the last written')
+    ray_help = "where to run: 'local' (this process) or 'ray' (the Ray cluster at $RAY_ADDRESS, else a Ray of its own; 93_scale); default: ray when RAY_ADDRESS is set"
+    i.add_argument('--engine', choices=['local', 'ray'], default='ray' if os.environ.get('RAY_ADDRESS') else 'local',
+                   help=ray_help + '. On Ray each file is one task; OUT must be on storage every node sees')
     m = sub.add_parser('model', help='the model registry: versions, promotion through the gate, rollback, rollouts',
                        description='Versions of the registered churn model and its aliases (champion, challenger, previous). '
                        '`promote VERSION` makes a version champion if it passes the promotion gate (not worse than the champion '
@@ -91,11 +94,13 @@ def parser() -> argparse.ArgumentParser:
                        description='Score a file of validated customers chunk by chunk (memory bounded by --rows, not the file) '
                        'with the registry\'s champion or a run folder\'s model; writes customer_id, churn_probability, act, version.')
     b.add_argument('src', help='customers: .parquet or .csv with the model inputs and customer_id')
-    b.add_argument('--out', required=True, help='the Parquet file of predictions to write')
+    b.add_argument('--out', required=True, help='the Parquet file of predictions to write (with --engine ray: a folder of Parquet files)')
     b.add_argument('--source', default='models:/churn@champion', help='models:/churn@ALIAS, models:/churn/VERSION or a run folder')
     b.add_argument('--store', help='registry store URI (default: sqlite runs/mlflow.db of the project)')
     b.add_argument('--rows', type=int, default=100_000, help='rows per chunk (default 100000)')
     b.add_argument('--backend', choices=['onnx', 'sklearn'], default='onnx', help='ONNX Runtime or scikit-learn (default onnx)')
+    b.add_argument('--engine', choices=['local', 'ray'], default='ray' if os.environ.get('RAY_ADDRESS') else 'local',
+                   help=ray_help + '. On Ray, SRC is Parquet (a file or a folder) and the model is loaded by each worker')
     d = sub.add_parser('drift', help='data drift between two CSV or Parquet files, per column and for the dataset',
                        description='Judge every column of CURRENT against REFERENCE with the test evidently would choose (KS, chi-square '
                        'or z on up to 1,000 reference rows; normed Wasserstein or Jensen-Shannon above), and the dataset (drift when at '
@@ -246,13 +251,20 @@ def cmd_ingest(a) -> int:
     except files.InputError as e:
         print(f'mlops-lab ingest: {e}', file=sys.stderr); return 2
     eng, rows, failed = catalog.open_catalog(Path(a.out) / 'catalog.db'), [], 0
-    for p in found:
-        try:
-            r = catalog.ingest_file(p, schema, a.out, eng, rows=a.rows, workers=a.workers, progress=sys.stderr.isatty())
-            rows.append((p.name, r['status'], r['rows_read'], r['accepted'], r['quarantined'], r['message'] or Path(r['outputs']['data']).name))
-        except (files.InputError, catalog.SchemaDrift, validate.SchemaMismatch) as e:
-            failed += 1
-            rows.append((p.name, 'rejected', '', '', '', f'{type(e).__name__}: {str(e).replace(str(p) + ": ", "")}'))
+    def done(p, r):
+        rows.append((p.name, r['status'], r['rows_read'], r['accepted'], r['quarantined'], r['message'] or Path(r['outputs']['data']).name))
+    def rejected(p, e: str):
+        nonlocal failed
+        failed += 1; rows.append((p.name, 'rejected', '', '', '', e.replace(str(p) + ': ', '')))
+    if a.engine == 'ray':
+        from mlops_lab import scale  # the `[scale]` extra
+        for p, r in zip(found, scale.ingest_files(found, schema, a.out, a.rows, progress=sys.stderr.isatty())):
+            if r['status'] == 'rejected': rejected(p, r['message'])
+            else: done(p, r)
+    else:
+        for p in found:
+            try: done(p, catalog.ingest_file(p, schema, a.out, eng, rows=a.rows, workers=a.workers, progress=sys.stderr.isatty()))
+            except (files.InputError, catalog.SchemaDrift, validate.SchemaMismatch) as e: rejected(p, f'{type(e).__name__}: {e}')
     table(f'ingest (schema {schema.name})', ['file', 'status', 'read', 'accepted', 'quarantined', 'output / reason'], rows)
     print(f'data, quarantine and catalog.db in {Path(a.out).resolve()}')
     return 1 if failed else 0
@@ -406,8 +418,11 @@ def cmd_score(a) -> int:
     except ImportError as e:
         raise SystemExit(f"mlops-lab: this command needs the serving install ({e.name} is missing): pip install 'mlops-lab[serve]'")
     try:
-        model = load_model(a.source, a.store or registry.lab_store(), a.backend)
-        r = inference.score_file(model, a.src, a.out, a.rows)
+        model = load_model(a.source, a.store or registry.lab_store(), a.backend)  # here first: a bad source fails before any job starts
+        if a.engine == 'ray':
+            from mlops_lab import scale  # the `[scale]` extra
+            r = {**scale.score_dataset(a.source, a.src, a.out, a.rows, a.store or registry.lab_store(), a.backend), 'version': model.version}
+        else: r = inference.score_file(model, a.src, a.out, a.rows)
     except (ValueError, FileNotFoundError, LookupError, RuntimeError) as e:
         print(f'mlops-lab score: {e}', file=sys.stderr); return 2
     print(f"scored {r['rows']} rows with version {r['version']} in {r['seconds']:.1f}s ({r['rows_per_s']} rows/s): {a.out}")

@@ -18,7 +18,7 @@ from ..prepare.features import xy
 from .train import candidates, model_pipeline
 
 # %% auto #0
-__all__ = ['GRIDS', 'DISTS', 'suggest', 'OptunaSearch', 'searcher', 'nested', 'tried', 'stage']
+__all__ = ['GRIDS', 'DISTS', 'suggest', 'cv_auc', 'OptunaSearch', 'searcher', 'nested', 'tried', 'stage']
 
 # %% ../../nbs/4_modeling/42_tuning.ipynb #e16f0b64
 GRIDS = {
@@ -45,6 +45,18 @@ def suggest(trial, family: str) -> dict:
                                 'model__min_samples_leaf': trial.suggest_int('min_samples_leaf', 10, 100)}
     raise ValueError(f'no search space for {family!r}; families: {list(GRIDS)}')
 
+# %% ../../nbs/4_modeling/42_tuning.ipynb #1be1c289
+def cv_auc(estimator,  # unfitted pipeline whose model step is named `model`
+           params: dict,  # hyperparameters to set on it (`suggest`'s answer)
+           X,  # model inputs
+           y,  # the 0/1 target
+           folds: int = 3,  # stratified folds
+           seed: int = 42,  # seed of the folds' shuffle
+          ) -> float:  # mean ROC-AUC over the folds
+    "What one trial of a search scores: the mean stratified k-fold ROC-AUC of `estimator` with `params`."
+    est = clone(estimator).set_params(**params)
+    return float(cross_val_score(est, X, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed), scoring='roc_auc').mean())
+
 # %% ../../nbs/4_modeling/42_tuning.ipynb #6837575e
 class OptunaSearch(ClassifierMixin, BaseEstimator):
     "Bayesian (TPE) search over `suggest(trial, family)`, scored by stratified k-fold ROC-AUC."
@@ -61,10 +73,7 @@ class OptunaSearch(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         import optuna
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        cv = StratifiedKFold(self.cv, shuffle=True, random_state=self.seed)
-        def objective(trial):
-            est = clone(self.estimator).set_params(**suggest(trial, self.family))
-            return cross_val_score(est, X, y, cv=cv, scoring='roc_auc').mean()
+        def objective(trial): return cv_auc(self.estimator, suggest(trial, self.family), X, y, self.cv, self.seed)
         self.study_ = optuna.create_study(direction='maximize', sampler=optuna.samplers.TPESampler(seed=self.seed))
         if self.timeout is None: self.study_.optimize(objective, n_trials=self.n_trials)
         else:  # a budget: the first trial always runs, the others while time is left
@@ -82,20 +91,23 @@ class OptunaSearch(ClassifierMixin, BaseEstimator):
     def predict(self, X): return self.best_estimator_.predict(X)
 
 # %% ../../nbs/4_modeling/42_tuning.ipynb #a50f9e76
-def searcher(kind: str,  # grid, random or optuna
+def searcher(kind: str,  # grid, random, optuna, or ray (optuna's space on Ray Tune, `93_scale`)
              pipe: Pipeline,  # unfitted pipeline whose model step is named `model`
              family: str,  # model family: the search space
              n_trials: int = 12,  # configurations tried by random and optuna search
              inner_folds: int = 3,  # stratified folds scoring each configuration
              seed: int = 42,  # seed of the folds and of the sampling
             ) -> BaseEstimator:  # an unfitted search; once fitted: `best_params_`, `best_score_`, `best_estimator_`
-    "An unfitted search of `kind` (grid, random, optuna) over `pipe`'s hyperparameters."
+    "An unfitted search of `kind` (grid, random, optuna, ray) over `pipe`'s hyperparameters."
     cv = StratifiedKFold(inner_folds, shuffle=True, random_state=seed)
     if family not in GRIDS: raise ValueError(f'no search space for {family!r}; families: {list(GRIDS)}')
     if kind == 'grid': return GridSearchCV(pipe, GRIDS[family], scoring='roc_auc', cv=cv)
     if kind == 'random': return RandomizedSearchCV(pipe, DISTS[family], n_iter=n_trials, scoring='roc_auc', cv=cv, random_state=seed)
     if kind == 'optuna': return OptunaSearch(pipe, family, n_trials, inner_folds, seed)
-    raise ValueError(f"search must be grid, random or optuna, got {kind!r}")
+    if kind == 'ray':
+        from mlops_lab.scale import TuneSearch  # Ray Tune: the `[scale]` extra
+        return TuneSearch(pipe, family, n_trials, inner_folds, seed)
+    raise ValueError(f"search must be grid, random, optuna or ray, got {kind!r}")
 
 # %% ../../nbs/4_modeling/42_tuning.ipynb #efeb60cb
 def nested(search,  # an unfitted search (`searcher`)
@@ -115,7 +127,7 @@ def tried(search) -> int:
 # %% ../../nbs/4_modeling/42_tuning.ipynb #95f3cd7f
 def stage(run_dir,  # run folder for artifacts
           model: str = '',  # model family to tune ('': the one the train stage selected)
-          search: str = 'optuna',  # grid, random or optuna
+          search: str = 'optuna',  # grid, random, optuna or ray
           n_trials: int = 12,  # candidates tried by random and optuna search
           inner_folds: int = 3,  # inner stratified folds scoring each candidate
           nested_folds: int = 3,  # outer folds of nested CV (0: skip the honest estimate)

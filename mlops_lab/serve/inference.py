@@ -10,7 +10,7 @@ import numpy as np
 from .server import load_model, score
 
 # %% auto #0
-__all__ = ['score_file', 'StreamScorer', 'Hybrid']
+__all__ = ['predictions', 'score_file', 'StreamScorer', 'Hybrid']
 
 # %% ../../nbs/7_serve/73_inference.ipynb #95923e90
 def _chunks(src: Path, rows: int):
@@ -22,6 +22,19 @@ def _chunks(src: Path, rows: int):
     elif src.suffix == '.csv': yield from pd.read_csv(src, chunksize=rows)
     else: raise ValueError(f'{src}: batch scoring reads .parquet or .csv files, not {src.suffix or "a file without a suffix"}')
 
+def predictions(m,  # a loaded model (`71_serve.load_model`)
+                df,  # customers: the model's input columns and customer_id
+                where: str = 'batch',  # what the rows are, named in the error when a column is missing
+               ):  # a pyarrow Table: customer_id, churn_probability, act, version
+    "The batch scorer's rule for one chunk of customers: the predictions table that `score_file` (and `scale.score_dataset` on Ray) writes."
+    import pyarrow as pa
+    from mlops_lab.data.schema import CATEGORICAL, NUMERIC
+    missing = sorted(set(NUMERIC + CATEGORICAL + ['customer_id']) - set(df.columns))
+    if missing: raise ValueError(f'{where}: no column {", ".join(missing)}; batch scoring needs the model inputs and customer_id')
+    p = m.predict(df)
+    return pa.table({'customer_id': df['customer_id'].astype(str).to_numpy(), 'churn_probability': p.astype('float64'),
+                     'act': p >= m.threshold, 'version': np.full(len(df), m.version)})
+
 def score_file(source: str,  # the model: a run folder or a models:/ URI (`71_serve`)
                src: str | Path,  # customers to score: a Parquet or CSV file with the model's input columns and customer_id
                dst: str | Path,  # the Parquet file of predictions to write
@@ -30,19 +43,14 @@ def score_file(source: str,  # the model: a run folder or a models:/ URI (`71_se
                backend: str = 'onnx',  # 'onnx' or 'sklearn'
               ) -> dict:  # rows, seconds, rows per second, version
     "Score a file of customers chunk by chunk into a Parquet file of predictions (customer_id, churn_probability, act, version)."
-    import pyarrow as pa, pyarrow.parquet as pq
+    import pyarrow.parquet as pq
     from mlops_lab.core import atomic
-    from mlops_lab.data.schema import CATEGORICAL, NUMERIC
     m = load_model(source, uri, backend) if isinstance(source, str) else source
     src, n, t0, writer = Path(src), 0, time.perf_counter(), None
     with atomic(dst) as tmp:
         try:
             for df in _chunks(src, rows):
-                missing = sorted(set(NUMERIC + CATEGORICAL + ['customer_id']) - set(df.columns))
-                if missing: raise ValueError(f'{src}: no column {", ".join(missing)}; batch scoring needs the model inputs and customer_id')
-                p = m.predict(df)
-                t = pa.table({'customer_id': df['customer_id'].astype(str).to_numpy(), 'churn_probability': p.astype('float64'),
-                              'act': p >= m.threshold, 'version': np.full(len(df), m.version)})
+                t = predictions(m, df, str(src))
                 writer = writer or pq.ParquetWriter(tmp, t.schema)
                 writer.write_table(t); n += len(df)
         finally:
