@@ -24,9 +24,9 @@ async def predict(): return {'churn_probability': 0.5, 'act': True, 'version': '
 
 
 @contextlib.contextmanager
-def bare(tmp: Path):
-    "The ceiling: a FastAPI endpoint returning a constant, under uvicorn on a free loopback port; yields its base URL."
-    (tmp / 'bare.py').write_text(BARE)
+def bare(tmp: Path, source: str = BARE):
+    "The ceiling: a FastAPI app (`source`, an endpoint returning a constant) under uvicorn on a free loopback port; yields its base URL."
+    (tmp / 'bare.py').write_text(source)
     port = free_port()
     p = subprocess.Popen([sys.executable, '-m', 'uvicorn', 'bare:app', '--app-dir', str(tmp), '--port', str(port), '--log-level', 'warning'],
                          cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -67,7 +67,11 @@ def parser() -> argparse.ArgumentParser:
                        description='A FastAPI model server (uvicorn) for the registry\'s champion or a run folder\'s model; it '
                        'follows the alias when it moves. Requests are validated against the data schema.')
     s.add_argument('--source', default=os.environ.get('MLOPS_LAB_MODEL') or 'models:/churn@champion',
-                   help='models:/churn@ALIAS, models:/churn/VERSION or a run folder (default: $MLOPS_LAB_MODEL, else models:/churn@champion)')
+                   help='models:/churn@ALIAS, models:/churn/VERSION, a run folder, or none (default: $MLOPS_LAB_MODEL, else models:/churn@champion)')
+    s.add_argument('--recommender', default='', help='also serve recommendations (/events /recommend/USER /items): '
+                   'models:/recommender@ALIAS, a recommender.npz, or a run folder with one (default: none)')
+    s.add_argument('--events-mqtt', type=int, default=0, metavar='PORT',
+                   help='with --recommender: also take events from the MQTT broker on 127.0.0.1:PORT, topic lab/events')
     s.add_argument('--store', help='registry store URI (default: sqlite runs/mlflow.db of the project)')
     s.add_argument('--host', default='127.0.0.1', help='address to listen on (default 127.0.0.1)')
     s.add_argument('--port', type=int, default=os.environ.get('PORT') or 8000, help='port (default: $PORT, else 8000)')
@@ -329,7 +333,9 @@ def cmd_serve(a) -> int:
     try: from mlops_lab.serve import server
     except ImportError as e:
         raise SystemExit(f"mlops-lab: this command needs the serving install ({e.name} is missing): pip install 'mlops-lab[serve]'")
-    server.serve(a.source, a.store or '', a.host, a.port, a.backend, a.log_dir, a.poll, a.tokens)
+    from mlops_lab.serve.registry import RegistryError
+    try: server.serve(a.source, a.store or '', a.host, a.port, a.backend, a.log_dir, a.poll, a.tokens, a.recommender, a.events_mqtt)
+    except (ValueError, RegistryError) as e: raise SystemExit(f'mlops-lab serve: {e}')  # a recommender that cannot be loaded
     return 0
 
 def cmd_token(a) -> int:

@@ -12,9 +12,10 @@ from ..core import read_json, sha256, write_json
 from ..stages import need
 
 # %% auto #0
-__all__ = ['NAME', 'ALIASES', 'RegistryError', 'registry', 'lab_store', 'version_tags', 'register', 'scratch_store', 'track',
-           'Version', 'model_version', 'load_version', 'held_out', 'serving_schema', 'roc_auc', 'resampled_auc',
-           'paired_auc', 'gate', 'aliases', 'history', 'record_event', 'set_challenger', 'promote', 'rollback', 'stage']
+__all__ = ['NAME', 'ALIASES', 'RegistryError', 'registry', 'lab_store', 'version_tags', 'register', 'scratch_store',
+           'artifact_root', 'track', 'Version', 'model_version', 'load_version', 'held_out', 'serving_schema',
+           'roc_auc', 'resampled_auc', 'paired_auc', 'gate', 'aliases', 'history', 'record_event', 'set_challenger',
+           'promote', 'rollback', 'stage']
 
 # %% ../../nbs/7_serve/70_registry.ipynb #6b0a11f6
 NAME = 'churn'  # the registered model
@@ -80,6 +81,10 @@ def scratch_store() -> str:
     d = Path(tempfile.mkdtemp(prefix='mlops-lab-registry-'))
     return f"sqlite:///{d / 'mlflow.db'}"
 
+def artifact_root(uri: str) -> str:
+    "Where a new experiment in store `uri` keeps its artifacts: beside a SQLite file ('' for a server: its own default)."
+    return (Path(uri.removeprefix('sqlite:///')).parent / 'mlartifacts').as_uri() if uri.startswith('sqlite:///') else ''
+
 def track(run_dir: str | Path, uri: str) -> dict:
     "Log `run_dir`'s shipped model to the store `uri` as `52_tracking` does, without its reports; returns what `tracking.json` would hold."
     import pandas as pd
@@ -88,8 +93,7 @@ def track(run_dir: str | Path, uri: str) -> dict:
     run_dir = Path(run_dir)
     rec = {'params': {}, 'metrics': {}, 'tags': {'pipeline_run': run_dir.name}, 'files': [], 'model': need(run_dir, 'model.joblib'),
            'example': inputs(pd.read_parquet(need(run_dir, 'test.parquet')).head(3))}
-    root = Path(uri.removeprefix('sqlite:///')).parent / 'mlartifacts' if uri.startswith('sqlite:///') else None
-    return log_record(rec, run_dir.name, uri, root.as_uri() if root else '')
+    return log_record(rec, run_dir.name, uri, artifact_root(uri))
 
 # %% ../../nbs/7_serve/70_registry.ipynb #8b2e827b
 @dataclass

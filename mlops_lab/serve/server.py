@@ -169,7 +169,8 @@ def read_log(folder: str | Path):
     return pd.concat([pd.read_json(f, lines=True, dtype=text) for f in files], ignore_index=True).sort_values('time', kind='stable', ignore_index=True)
 
 # %% ../../nbs/7_serve/71_serve.ipynb #61bbcdc3
-ROUTES = ('/predict', '/health', '/ready', '/model', '/metrics', '/rollout', '/reload', '/rollback', '/rollout/stop')  # any other path is counted as 'other': labels stay bounded
+ROUTES = ('/predict', '/health', '/ready', '/model', '/metrics', '/rollout', '/reload', '/rollback', '/rollout/stop',
+          '/events', '/items', '/recommend')  # any other path is counted as 'other' (`/recommend/USER` as '/recommend'): labels stay bounded
 
 def server_metrics():
     "A fresh prometheus-client registry with the server's metrics (attributes of the returned namespace)."
@@ -185,7 +186,9 @@ def server_metrics():
         scores=Histogram('mlops_churn_probability', 'predicted churn probability', ['version'], registry=reg,
                          buckets=tuple(round(x, 1) for x in np.arange(0.1, 1.0, 0.1))),
         loaded=Gauge('mlops_model_loaded', 'the model serving (1), by version and backend', ['version', 'backend'], registry=reg),
-        reloads=Counter('mlops_model_reloads', 'model loads, by outcome', ['outcome'], registry=reg))
+        reloads=Counter('mlops_model_reloads', 'model loads, by outcome', ['outcome'], registry=reg),
+        recommendations=Counter('mlops_recommendations', 'recommendation lists served (77_recommend), by basis and cache', ['basis', 'cache'], registry=reg),
+        events=Counter('mlops_events', 'interaction events received (77_recommend), by source and outcome', ['source', 'outcome'], registry=reg))
 
 # %% ../../nbs/7_serve/71_serve.ipynb #46e5a21f
 def _warmup():
@@ -198,6 +201,7 @@ class Server:
     def __init__(self, source: str, uri: str = '', backend: str = 'onnx', log_dir: str | Path | None = None, poll: float = 2.0):
         self.source, self.uri, self.backend, self.poll = source, uri, backend, poll
         self.model, self.error, self.metrics, self.router = None, None, server_metrics(), None
+        self.recs = None  # the recommender (`77_recommend`'s `Live`), if this server also recommends
         self.log = PredictionLog(log_dir) if log_dir else None
         self._stop = threading.Event()
 
@@ -286,7 +290,9 @@ class Guard:
     async def __call__(self, scope, receive, send):
         if scope['type'] != 'http': return await self.app(scope, receive, send)
         from fastapi.responses import JSONResponse
-        t0, route, seen = time.perf_counter(), scope['path'] if scope['path'] in ROUTES else 'other', {}
+        path = scope['path']
+        t0, seen = time.perf_counter(), {}
+        route = path if path in ROUTES else '/recommend' if path.startswith('/recommend/') else 'other'
         async def sending(msg):
             if msg['type'] == 'http.response.start':
                 seen['status'], seen['version'] = msg['status'], dict(msg.get('headers', [])).get(b'x-model-version', b'').decode()
@@ -312,7 +318,7 @@ def create_app(server: Server,  # the serving state
                max_batch: int = 1000,  # most records in one request
                tokens: str | Path | None = None,  # the tokens file for the write routes (None: write routes answer 403)
               ):
-    "The FastAPI app serving `server`: /predict, /health, /ready, /model, /metrics, /rollout; with a token, /reload, /rollback, /rollout/stop."
+    "The FastAPI app serving `server`: /predict, /health, /ready, /model, /metrics, /rollout; with a token, /reload, /rollback, /rollout/stop; with a recommender, /events, /recommend/USER, /items (`77_recommend`)."
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -334,8 +340,9 @@ def create_app(server: Server,  # the serving state
     @app.get('/ready')
     def ready():
         m = server.model
-        if m is None: return JSONResponse({'ready': False, 'error': server.error}, status_code=503)
-        return {'ready': True, 'version': m.version}
+        if m is None and not (server.recs is not None and not server.source):
+            return JSONResponse({'ready': False, 'error': server.error}, status_code=503)
+        return {'ready': True, 'version': m.version if m else None, **({'recommender': server.recs.version} if server.recs else {})}
 
     @app.get('/model')
     def model_info():
@@ -413,6 +420,10 @@ def create_app(server: Server,  # the serving state
         except RegistryError as e: return refuse(409, 'conflict', str(e))
         server.router = None  # champion only, from this request on
         return {'mode': ro['mode'], 'state': ro['state'], 'by': w[0]}
+
+    if server.recs is not None:
+        from mlops_lab.serve.recommend import routes
+        routes(app, server, refuse, writer)
     return app
 
 # %% ../../nbs/7_serve/71_serve.ipynb #16ab2204
@@ -424,17 +435,30 @@ def serve(source: str = 'models:/churn@champion',  # what to serve: a models:/ U
           log_dir: str = '',  # folder of the prediction log ('' = no log)
           poll: float = 2.0,  # seconds between looks at the alias
           tokens: str = '',  # the tokens file for the write routes ('' = write routes off)
+          recommender: str = '',  # also recommend (`77_recommend`): models:/recommender@ALIAS, a recommender.npz or a run folder with one ('' = no)
+          mqtt: int = 0,  # with a recommender: also take events from the MQTT broker on this loopback port, topic lab/events (0 = no)
          ):
-    "Serve `source` over HTTP until stopped."
+    "Serve `source` (None or 'none': no churn model) and the recommender over HTTP until stopped."
     import uvicorn
     from mlops_lab.serve.registry import lab_store
-    uri = uri or lab_store()
+    uri, source = uri or lab_store(), '' if source in (None, 'none') else source
     server = Server(source, uri, backend, log_dir or None, poll)
-    if not server.load(): print(f'mlops-lab serve: no model loaded yet ({server.error}); /ready answers 503 until one loads', flush=True)
-    else: print(f'mlops-lab serve: version {server.model.version} of {source} ({backend}) on http://{host}:{port}', flush=True)
-    threading.Thread(target=server.watch, daemon=True, name='alias-watch').start()
-    try: uvicorn.run(create_app(server, tokens=tokens or None), host=host, port=port, log_level='warning')
-    finally: server.stop()
+    stop_recs = None
+    if recommender:
+        from mlops_lab.serve.recommend import attach
+        stop_recs = attach(server, recommender, uri, poll, mqtt)
+        print(f'mlops-lab serve: recommender version {server.recs.version} of {recommender}', flush=True)
+    if source:
+        if not server.load(): print(f'mlops-lab serve: no model loaded yet ({server.error}); /ready answers 503 until one loads', flush=True)
+        else: print(f'mlops-lab serve: version {server.model.version} of {source} ({backend}) on http://{host}:{port}', flush=True)
+        threading.Thread(target=server.watch, daemon=True, name='alias-watch').start()
+    app = create_app(server, tokens=tokens or None)
+    import gc
+    gc.collect(); gc.freeze()  # what is loaded by now lives as long as the server: a full collection no longer walks it (p99 of a cache hit: 48 -> 5 ms)
+    try: uvicorn.run(app, host=host, port=port, log_level='warning')
+    finally:
+        server.stop()
+        if stop_recs: stop_recs()
 
 # %% ../../nbs/7_serve/71_serve.ipynb #37f0827b
 from contextlib import contextmanager

@@ -12,17 +12,25 @@ __all__ = ['TARGETS', 'load', 'measure', 'Target', 'monthly_cost', 'costs', 'bre
 
 # %% ../../nbs/7_serve/76_targets.ipynb #5871a3fe
 def load(url: str,  # the server's base URL
-         body: dict,  # the JSON request to send, over and over
+         body: dict | None,  # the JSON request to POST, over and over (None: GET)
          connections: int = 8,  # concurrent connections (wrk threads: up to 2)
          seconds: int = 2,  # how long
          path: str = '/predict',  # the route
+         paths: list[str] | None = None,  # GET these paths in turn instead of `path` (e.g. one per user)
         ) -> dict:  # rps, p50_ms, p99_ms, errors (non-2xx answers), socket_errors (connections refused, reset or timed out)
-    "Requests/s and latency percentiles of POSTing `body` to `url + path` with wrk (Debian's wrk; `make setup` installs it)."
+    "Requests/s and latency percentiles of POSTing `body` to `url + path` (or GETting `paths`) with wrk (Debian's wrk; `make setup` installs it)."
     if not shutil.which('wrk'): raise RuntimeError('wrk not found: `make setup` installs Debian package wrk')
     with tempfile.TemporaryDirectory() as d:
         lua = f'{d}/post.lua'
-        open(lua, 'w').write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                             f'wrk.body = {json.dumps(json.dumps(body))}\n')
+        if body is not None: script = ('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                                       f'wrk.body = {json.dumps(json.dumps(body))}\n')
+        else: script = ''
+        if paths:  # each wrk thread walks the list from its own offset
+            script += ('paths = {' + ','.join(json.dumps(p) for p in paths) + '}\ni = 0\n'
+                       'setup = function(t) t:set("first", tostring(math.random(#paths))) end\n'
+                       'init = function(a) i = tonumber(first) or 1 end\n'  # `first`: a global that setup set in this thread
+                       'request = function() i = i % #paths + 1; return wrk.format(nil, paths[i]) end\n')
+        open(lua, 'w').write(script)
         out = subprocess.run(['wrk', f'-t{min(connections, 2)}', f'-c{connections}', f'-d{seconds}s', '--latency', '-s', lua, url + path],
                              capture_output=True, text=True, check=True).stdout
     def ms(label):
