@@ -72,6 +72,10 @@ def parser() -> argparse.ArgumentParser:
                    'models:/recommender@ALIAS, a recommender.npz, or a run folder with one (default: none)')
     s.add_argument('--events-mqtt', type=int, default=0, metavar='PORT',
                    help='with --recommender: also take events from the MQTT broker on 127.0.0.1:PORT, topic lab/events')
+    s.add_argument('--retrain-every', type=float, default=0, metavar='SECONDS',
+                   help='with --recommender models:/recommender@ALIAS: refit and register a new champion every SECONDS in which events arrived')
+    s.add_argument('--retrain-window', type=float, default=0, metavar='SECONDS',
+                   help='a retrain learns from the live events of the last SECONDS only (default: from everything)')
     s.add_argument('--store', help='registry store URI (default: sqlite runs/mlflow.db of the project)')
     s.add_argument('--host', default='127.0.0.1', help='address to listen on (default 127.0.0.1)')
     s.add_argument('--port', type=int, default=os.environ.get('PORT') or 8000, help='port (default: $PORT, else 8000)')
@@ -334,7 +338,8 @@ def cmd_serve(a) -> int:
     except ImportError as e:
         raise SystemExit(f"mlops-lab: this command needs the serving install ({e.name} is missing): pip install 'mlops-lab[serve]'")
     from mlops_lab.serve.registry import RegistryError
-    try: server.serve(a.source, a.store or '', a.host, a.port, a.backend, a.log_dir, a.poll, a.tokens, a.recommender, a.events_mqtt)
+    try: server.serve(a.source, a.store or '', a.host, a.port, a.backend, a.log_dir, a.poll, a.tokens, a.recommender, a.events_mqtt,
+                     a.retrain_every, a.retrain_window)
     except (ValueError, RegistryError) as e: raise SystemExit(f'mlops-lab serve: {e}')  # a recommender that cannot be loaded
     return 0
 

@@ -151,6 +151,31 @@ def test_a_retrain_reaches_a_server_that_follows_the_alias(recs):
         assert r.json()['basis'] == 'model' and r.headers['x-model-version'] == f'recommender:{v2}'  # the retrain learnt the new user
 
 
+def test_the_periodic_retrain_learns_what_came_over_http(recs, tmp_path):
+    import logging
+    from mlops_lab.serve.recommend import RECOMMENDER, register_factors
+    from mlops_lab.serve.registry import aliases, scratch_store
+    logging.getLogger('mlflow').setLevel(logging.ERROR)
+    f, path = recs
+    uri = scratch_store()
+    v1 = register_factors(f, uri)
+    with spawn('--source', 'none', '--recommender', f'models:/{RECOMMENDER}@champion', '--store', uri, '--poll', '0.2',
+               '--retrain-every', '0.5') as url:
+        time.sleep(1.5)
+        assert httpx.get(f'{url}/ready').json()['recommender'] == v1  # no event, no retrain
+        r = httpx.post(f'{url}/events', json={'event_id': 'p1', 'user_id': 'late-comer', 'item_id': str(f.items[0]), 'type': 'purchase', 'ts': now()})
+        assert r.json()['accepted'] == 1
+        assert httpx.get(f'{url}/recommend/late-comer').json()['basis'] == 'fold-in'
+        end = time.monotonic() + 60
+        while httpx.get(f'{url}/ready').json()['recommender'] == v1:
+            assert time.monotonic() < end, 'no periodic retrain reached the server'
+            time.sleep(0.2)
+        assert httpx.get(f'{url}/recommend/late-comer').json()['basis'] == 'model'  # learnt by the retrain
+        assert aliases(uri, RECOMMENDER)['previous'] == v1
+    r = cli('serve', '--source', 'none', '--recommender', path, '--retrain-every', '5', timeout=120)
+    assert r.returncode != 0 and 'a periodic retrain registers versions' in r.stderr, r.stderr
+
+
 def test_a_recommender_that_cannot_be_loaded_is_a_clear_error(tmp_path):
     bad = tmp_path / 'recommender.npz'
     bad.write_bytes(b'PK\x03\x04 truncated')

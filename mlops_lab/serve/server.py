@@ -437,6 +437,8 @@ def serve(source: str = 'models:/churn@champion',  # what to serve: a models:/ U
           tokens: str = '',  # the tokens file for the write routes ('' = write routes off)
           recommender: str = '',  # also recommend (`77_recommend`): models:/recommender@ALIAS, a recommender.npz or a run folder with one ('' = no)
           mqtt: int = 0,  # with a recommender: also take events from the MQTT broker on this loopback port, topic lab/events (0 = no)
+          retrain_every: float = 0,  # with models:/recommender@ALIAS: retrain every this many seconds in which events arrived (0 = never)
+          retrain_window: float = 0,  # a retrain learns from the live events of the last this many seconds (0 = from everything)
          ):
     "Serve `source` (None or 'none': no churn model) and the recommender over HTTP until stopped."
     import uvicorn
@@ -446,7 +448,7 @@ def serve(source: str = 'models:/churn@champion',  # what to serve: a models:/ U
     stop_recs = None
     if recommender:
         from mlops_lab.serve.recommend import attach
-        stop_recs = attach(server, recommender, uri, poll, mqtt)
+        stop_recs = attach(server, recommender, uri, poll, mqtt, retrain_every, retrain_window)
         print(f'mlops-lab serve: recommender version {server.recs.version} of {recommender}', flush=True)
     if source:
         if not server.load(): print(f'mlops-lab serve: no model loaded yet ({server.error}); /ready answers 503 until one loads', flush=True)
