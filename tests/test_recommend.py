@@ -70,6 +70,8 @@ def test_bad_input_gets_a_clear_error_and_every_event_is_accounted(recs, tmp_pat
         assert r.status_code == 400 and 'not valid JSON' in r.json()['detail']
         assert httpx.post(f'{url}/events', json={'events': []}).status_code == 422
         assert httpx.post(f'{url}/events', json={'events': [ok] * 1001}).status_code == 422
+        r = httpx.post(f'{url}/events', content=b'[' * 5000 + b']' * 5000, headers={'content-type': 'application/json'})
+        assert r.status_code == 400 and 'RecursionError' in r.json()['detail']  # nested too deep: refused, the server lives on
         batch = [ok, ok, {**ok, 'event_id': 'e-item', 'item_id': 'nope'}, {**ok, 'event_id': 'e-type', 'type': 'like'},
                  {**ok, 'event_id': 'e-future', 'ts': '2099-01-01T00:00:00'}, {k: v for k, v in ok.items() if k != 'ts'}, 'text', None,
                  {**ok, 'event_id': 'e late', 'ts': '2026-01-01T00:00:00Z'}, {**ok, 'event_id': 'e-late', 'ts': '2026-01-01T00:00:00Z'},
@@ -83,6 +85,8 @@ def test_bad_input_gets_a_clear_error_and_every_event_is_accounted(recs, tmp_pat
         counts = httpx.get(f'{url}/events').json()
         assert counts['received'] == len(batch) == counts['accepted'] + counts['duplicate'] + counts['quarantined']
         assert {q['position'] for q in counts['quarantine']} == {f'api event {n}' for n in (3, 4, 5, 6, 7, 8, 9, 11)}
+        listed = httpx.post(f'{url}/events', json=[{**ok, 'event_id': 'as-list'}]).json()  # a bare JSON list is a batch too
+        assert listed['accepted'] == 1
         for bad in ('k=0', 'k=51', 'k=ten', 'category=c99'):
             assert httpx.get(f'{url}/recommend/{user}?{bad}').status_code == 422, bad
         assert httpx.get(f'{url}/recommend/a%20b').status_code == 422
@@ -113,17 +117,17 @@ def test_mqtt_events_reach_the_lists_and_a_broker_that_goes_away_stops_nothing(r
             assert time.monotonic() < end, httpx.get(f'{url}/events').json()
             time.sleep(0.1)
     with spawn('--source', 'none', '--recommender', path, '--events-mqtt', broker.port) as url:
-        publish([msg(1), msg(1), b'not json'], broker.port, topic='lab/events')
-        wait(url, 3)
+        publish([b'[' * 5000, msg(1), msg(1), b'not json'], broker.port, topic='lab/events')  # nested too deep first: the client must live on
+        wait(url, 4)
         c = httpx.get(f'{url}/events').json()
-        assert (c['accepted'], c['duplicate'], c['quarantined']) == (1, 1, 1)
+        assert (c['accepted'], c['duplicate'], c['quarantined']) == (1, 1, 2)
         assert httpx.get(f'{url}/recommend/mqtt-user').json()['basis'] == 'fold-in'  # a user the model never saw
         broker.stop()
         assert httpx.get(f'{url}/recommend/mqtt-user').status_code == 200  # the API does not depend on the broker
         assert httpx.post(f'{url}/events', json={'event_id': 'h1', 'user_id': 'u-http', 'item_id': item, 'type': 'view', 'ts': now()}).json()['accepted'] == 1
         broker.start()
         publish([msg(2, 'back-user')], broker.port, topic='lab/events')  # the server's client reconnects by itself
-        wait(url, 5)
+        wait(url, 6)
         assert httpx.get(f'{url}/recommend/back-user').json()['basis'] == 'fold-in'
 
 

@@ -19,6 +19,11 @@ from ..modeling.recommend import CONFIDENCE, Factors, fit_factors
 # %% ../../nbs/7_serve/77_recommend.ipynb #3a74f51a
 RECOMMENDER = 'recommender'  # the registered model
 
+def _raw(r) -> str:
+    "An event as the quarantine keeps it: its JSON, cut to 500 characters (or its type, if it cannot be written)."
+    try: return json.dumps(r)[:500]
+    except Exception: return f'<a {type(r).__name__} that cannot be written as JSON>'
+
 class Live:
     "The real-time recommender: the shipped factors, every user's interactions (fitted and live), a cache of top-N lists, the event intake."
     def __init__(self, model: Factors,  # what to serve
@@ -34,7 +39,8 @@ class Live:
         self.lock = threading.RLock()
         self.log, self.seen, self.last = [], set(), {}  # accepted live events (user, item, weight, ts), their ids, each user's latest time
         self.recent, self.recent_n = deque(), Counter()  # (arrival, item id) of the last `window` seconds, and events per item in it
-        self.counts, self.quarantine, self.new_items, self.error, self.metrics = Counter(), [], {}, None, None  # metrics: the server's (71_serve)
+        self.counts, self.new_items, self.added, self.error, self.metrics = Counter(), {}, {}, None, None  # metrics: the server's (71_serve)
+        self.quarantine = deque(maxlen=10_000)  # the latest quarantined events (all are counted)
         self.served = deque(maxlen=10_000)  # (time, item ids) of the latest lists served: what monitoring looks at
         from mlops_lab.prepare.validate import Plan
         self.schema = event_schema(); self.plan = Plan(self.schema)  # compiled once: an event is checked by Arrow kernels
@@ -57,7 +63,7 @@ class Live:
             self.categories = [str(c) for c in model.categories]
             self.kinds = set(self.categories)
             self.pop = np.asarray((model.X > 0).sum(0), float).ravel()
-            self.new_items = {i: c for i, c in self.new_items.items() if i not in self.item_ix}
+            self.new_items = {i: c for i, c in self.added.items() if i not in self.item_ix}  # added live, not in this model's catalogue
             for i, c in list(self.new_items.items()): self._append_item(i, c)
             self.extra = {}
             for u, i, w, _ in self.log[int(p.get('through', 0)):]: self.extra.setdefault(u, Counter())[i] += w
@@ -78,7 +84,7 @@ class Live:
         with self.lock:
             if item_id in self.item_ix: raise KeyError(f'item {item_id!r} is already in the catalogue')
             if category not in self.kinds: raise ValueError(f'unknown category {category!r} (known: {", ".join(sorted(self.kinds))})')
-            self.new_items[item_id] = category; self._append_item(item_id, category); self.cache.clear()
+            self.added[item_id] = self.new_items[item_id] = category; self._append_item(item_id, category); self.cache.clear()
         return {'item_id': item_id, 'category': category, 'items': len(self.categories)}
 
     # --- what a user has seen ---
@@ -89,19 +95,23 @@ class Live:
         if base is None and not extra: return None
         idx = list(base.indices) if base is not None else []
         val = list(base.data) if base is not None else []
-        if extra: idx += [self.item_ix[i] for i in extra]; val += list(extra.values())
+        if extra: idx += [self.item_ix[i] for i in extra if i in self.item_ix]; val += [w for i, w in extra.items() if i in self.item_ix]
         r = sp.csr_matrix((np.asarray(val, np.float32), (np.zeros(len(idx), int), np.asarray(idx, int))), shape=(1, n))
         r.sum_duplicates(); return r
 
     def _popular_now(self) -> np.ndarray:
         "Scores for a user with no history: events of the last `window` seconds, then all-time popularity (the tie-break)."
-        now = self.clock()
+        self._forget(self.clock())
+        s = self.pop / (self.pop.max() + 1)
+        for i, n in self.recent_n.items():
+            if i in self.item_ix: s[self.item_ix[i]] += n
+        return s
+
+    def _forget(self, now: float):
+        "Drop the events older than `window` seconds from the \"popular now\" counts."
         while self.recent and self.recent[0][0] < now - self.window:
             i = self.recent.popleft()[1]; self.recent_n[i] -= 1
             if not self.recent_n[i]: del self.recent_n[i]
-        s = self.pop / (self.pop.max() + 1)
-        for i, n in self.recent_n.items(): s[self.item_ix[i]] += n
-        return s
 
     def _scores(self, user: str) -> tuple[np.ndarray, str]:
         "`(score per item, basis)`: the model's user vector, one folded in from the user's events, or popularity for a user with none."
@@ -167,24 +177,28 @@ class Live:
             def reject(n, reason, raw):
                 self.quarantine.append({'source': source, 'position': f'{source} event {first + n}', 'reason': reason, 'raw': str(raw)[:500]})
                 self.counts['quarantined'] += 1; out[n] = {'outcome': 'quarantined', 'reason': reason}
-            ok = [n for n, r in enumerate(records) if isinstance(r, dict) or reject(n, 'not a JSON object', json.dumps(r))]
-            text = lambda v: None if v is None else v if isinstance(v, str) else json.dumps(v)
-            table = A.table({c: A.array([text(records[n].get(c)) for n in ok], A.string()) for c in cols})
-            good, q, numbers = validate_table(table, self.schema, source, np.asarray(ok) + first, f'{source} event', self.plan)
-            for p, reason, r in q[['position', 'reason', 'raw']].itertuples(index=False): reject(int(p.rsplit(' ', 1)[1]) - first, reason, r)
-            now = self.clock()
-            for n, e in zip(numbers - first, good.to_pandas().itertuples(index=False)):
-                if e.event_id in self.seen: self.counts['duplicate'] += 1; out[n] = {'outcome': 'duplicate'}; continue
-                if e.item_id not in self.item_ix: reject(n, f'item_id: {e.item_id!r} is not in the catalogue (POST /items adds an item)', json.dumps(records[n])); continue
-                ts = e.ts.tz_localize('UTC').timestamp()
-                if ts > now + self.skew: reject(n, f'ts: {e.ts.isoformat()} is in the future (more than {self.skew:.0f} s ahead)', json.dumps(records[n])); continue
-                w, late = CONFIDENCE[e.type], ts < self.last.get(e.user_id, -np.inf)
-                self.seen.add(e.event_id); self.log.append((e.user_id, e.item_id, w, ts))
-                self.extra.setdefault(e.user_id, Counter())[e.item_id] += w
-                self.last[e.user_id] = max(ts, self.last.get(e.user_id, -np.inf))
-                self.cache.pop(e.user_id, None); self.recent.append((now, e.item_id)); self.recent_n[e.item_id] += 1
-                self.counts['accepted'] += 1; self.counts['late'] += late
-                out[n] = {'outcome': 'accepted', 'late': bool(late)}
+            try:
+                ok = [n for n, r in enumerate(records) if isinstance(r, dict) or reject(n, 'not a JSON object', _raw(r))]
+                text = lambda v: None if v is None else v if isinstance(v, str) else json.dumps(v)
+                table = A.table({c: A.array([text(records[n].get(c)) for n in ok], A.string()) for c in cols})
+                good, q, numbers = validate_table(table, self.schema, source, np.asarray(ok) + first, f'{source} event', self.plan)
+                for p, reason, r in q[['position', 'reason', 'raw']].itertuples(index=False): reject(int(p.rsplit(' ', 1)[1]) - first, reason, r)
+                now = self.clock(); self._forget(now)
+                for n, e in zip(numbers - first, good.to_pandas().itertuples(index=False)):
+                    if e.event_id in self.seen: self.counts['duplicate'] += 1; out[n] = {'outcome': 'duplicate'}; continue
+                    if e.item_id not in self.item_ix: reject(n, f'item_id: {e.item_id!r} is not in the catalogue (POST /items adds an item)', _raw(records[n])); continue
+                    ts = e.ts.tz_localize('UTC').timestamp()
+                    if ts > now + self.skew: reject(n, f'ts: {e.ts.isoformat()} is in the future (more than {self.skew:.0f} s ahead)', _raw(records[n])); continue
+                    w, late = CONFIDENCE[e.type], ts < self.last.get(e.user_id, -np.inf)
+                    self.seen.add(e.event_id); self.log.append((e.user_id, e.item_id, w, ts))
+                    self.extra.setdefault(e.user_id, Counter())[e.item_id] += w
+                    self.last[e.user_id] = max(ts, self.last.get(e.user_id, -np.inf))
+                    self.cache.pop(e.user_id, None); self.recent.append((now, e.item_id)); self.recent_n[e.item_id] += 1
+                    self.counts['accepted'] += 1; self.counts['late'] += late
+                    out[n] = {'outcome': 'accepted', 'late': bool(late)}
+            except Exception as err:  # whatever broke (a JSON nested too deep, say), no event goes uncounted
+                for n in range(len(records)):
+                    if out[n] is None: reject(n, f'not processed: {type(err).__name__}: {str(err)[:200]}', _raw(records[n]))
         if self.metrics is not None:
             for o in out: self.metrics.events.labels(source, o['outcome']).inc()
         return out
@@ -192,7 +206,7 @@ class Live:
     def add(self, payload: bytes, sender: str | None = None):
         "One MQTT message (what `prepare.iot.subscribe` delivers): an event, as JSON."
         try: r = json.loads(payload)
-        except (ValueError, UnicodeDecodeError) as e:
+        except Exception as e:  # not JSON, not UTF-8, nested too deep: a bad message must not stop the MQTT client's thread
             with self.lock:
                 self.counts['received'] += 1; self.counts['quarantined'] += 1
                 self.quarantine.append({'source': 'mqtt', 'position': f'mqtt event {self.counts["received"]}', 'reason': f'invalid JSON: {e}',
@@ -259,26 +273,28 @@ def load_factors(uri: str, ref: str = 'champion') -> tuple[Factors, str]:
 def retrain(live: Live,  # the serving state to learn from
             uri: str,  # the registry store
             since: float | None = None,  # learn only from live events stamped from then on (epoch seconds): forget old tastes
+            alias: str = 'champion',  # the alias the new version gets
             **als,  # `fit_factors` options (factors, iterations, ...): by default those of the model serving
            ) -> str:  # the new version
-    "Fit new factors on what `live` has (everything, or the recent live events) with its new items, and register them as champion."
+    "Fit new factors on what `live` has (everything, or the recent live events) with its new items, and register them under `alias`."
     events, items, through = live.interactions(since)
     if events.empty: raise ValueError(f'no events to learn from{" since " + time.strftime("%Y-%m-%d %H:%M", time.gmtime(since)) if since else ""}')
     als = {**{k: v for k, v in live.model.params.items() if k in ('factors', 'regularization', 'alpha', 'iterations', 'seed')}, **als}
-    return register_factors(fit_factors(events, items, through=through, **als), uri, tags={'through': through, 'events': len(events)})
+    return register_factors(fit_factors(events, items, through=through, **als), uri, alias, tags={'through': through, 'events': len(events)})
 
 def retrain_every(live: Live,  # the serving state to learn from
                   uri: str,  # the registry store
                   every: float,  # seconds between retrains
                   stop: threading.Event,  # set it to stop
                   window: float = 0,  # learn from the live events of the last `window` seconds (0: from everything)
+                  alias: str = 'champion',  # the alias the servers follow: each retrain moves it
                  ):
     "The periodic full retrain: every `every` seconds in which events arrived, `retrain` and register as champion (run it in a thread)."
     done = len(live.log)
     while not stop.wait(every):
         if len(live.log) == done: continue  # nothing new to learn
         done = len(live.log)
-        try: retrain(live, uri, since=time.time() - window if window else None)
+        try: retrain(live, uri, since=time.time() - window if window else None, alias=alias)
         except Exception as e: live.error = f'retrain failed: {type(e).__name__}: {e}'  # the model serving stays
 
 # %% ../../nbs/7_serve/77_recommend.ipynb #b8bfe5e7
@@ -309,7 +325,7 @@ def attach(server,  # the model server's state (`71_serve`'s `Server`)
         if every and not alias: raise ValueError(f'{recommender}: a periodic retrain moves an alias; serve models:/{RECOMMENDER}@ALIAS')
         live = Live(*load_factors(uri, alias or version))
         if alias: threading.Thread(target=follow_factors, args=(live, uri, stop, poll, alias), daemon=True, name='recommender-watch').start()
-        if every: threading.Thread(target=retrain_every, args=(live, uri, every, stop, window), daemon=True, name='recommender-retrain').start()
+        if every: threading.Thread(target=retrain_every, args=(live, uri, every, stop, window, alias), daemon=True, name='recommender-retrain').start()
     elif every: raise ValueError(f'{recommender}: a periodic retrain registers versions; serve models:/{RECOMMENDER}@champion')
     else:
         p = Path(recommender)
@@ -318,6 +334,7 @@ def attach(server,  # the model server's state (`71_serve`'s `Server`)
     if mqtt:
         from mlops_lab.prepare.iot import subscribe
         client = subscribe(live, mqtt, topic='lab/events', client_id='lab-recommender')
+        client.suppress_exceptions = True  # and if one slips through anyway, paho logs it and goes on
     def close():
         stop.set()
         if client is not None: client.loop_stop(); client.disconnect()
@@ -339,8 +356,8 @@ def routes(app,  # the model server's FastAPI app
     @app.post('/events')
     async def events(request: Request):
         try: body = json.loads(await request.body())
-        except (ValueError, UnicodeDecodeError) as e: return refuse(400, 'malformed', f'not valid JSON: {e}')
-        recs = body['events'] if isinstance(body, dict) and 'events' in body else [body]
+        except (ValueError, UnicodeDecodeError, RecursionError) as e: return refuse(400, 'malformed', f'not valid JSON: {type(e).__name__}: {e}')
+        recs = body['events'] if isinstance(body, dict) and 'events' in body else body if isinstance(body, list) else [body]
         if not isinstance(recs, list) or not 1 <= len(recs) <= max_events:
             return refuse(422, 'invalid', f'"events" must be a list of 1 to {max_events} events')
         out = await asyncio.to_thread(live.add_events, recs, 'api')
@@ -349,8 +366,8 @@ def routes(app,  # the model server's FastAPI app
 
     @app.get('/events')
     def counts():
-        with live.lock: last = live.quarantine[-20:]
-        return {**live.accounted(), 'quarantine': last, 'version': live.version}
+        with live.lock: last = list(live.quarantine)[-20:]
+        return {**live.accounted(), 'quarantine': last, 'version': live.version, 'error': live.error}
 
     @app.get('/recommend/{user_id}')
     async def recommend(user_id: str, k: int = 10, category: str | None = None):  # on the event loop: a hit takes microseconds, a thread hop more
