@@ -41,7 +41,6 @@ class Live:
         self.recent, self.recent_n = deque(), Counter()  # (arrival, item id) of the last `window` seconds, and events per item in it
         self.counts, self.new_items, self.added, self.error, self.metrics = Counter(), {}, {}, None, None  # metrics: the server's (71_serve)
         self.quarantine = deque(maxlen=10_000)  # the latest quarantined events (all are counted)
-        self.served = deque(maxlen=10_000)  # (time, item ids) of the latest lists served: what monitoring looks at
         from mlops_lab.prepare.validate import Plan
         self.schema = event_schema(); self.plan = Plan(self.schema)  # compiled once: an event is checked by Arrow kernels
         self.swap(model, version, precompute)
@@ -160,7 +159,6 @@ class Live:
                 idx, sc = idx[keep], sc[keep]
             out = [{'item_id': self.names[i], 'score': round(float(v), 6), 'category': self.categories[i], 'new': self.names[i] in self.new_items}
                    for i, v in zip(idx[:k], sc[:k])]
-            self.served.append((self.clock(), [o['item_id'] for o in out]))
             return {'user_id': user, 'items': out, 'basis': basis, 'cache': 'hit' if hit is not None else 'miss', 'version': self.version}
 
     # --- events ---
