@@ -138,15 +138,18 @@ def parser() -> argparse.ArgumentParser:
     from mlops_lab.exam import TOPICS, STAGES  # standard library only: --help stays fast
     q = sub.add_parser('quiz', help='practise the exam questions: spaced repetition, mock exams, progress, Anki/Markdown export',
                        description='Practise the questions of the exam documents with the lab\'s reference answers. Due questions '
-                       'come first (Leitner boxes), then new ones; you type an answer, see the key points you covered and missed '
-                       'and the notebook sections that prove them, and grade yourself. Progress is saved after every answer.')
+                       'come first (scheduled by FSRS, as in Anki), then new ones; you type an answer, see the key points you covered '
+                       '(with the sentence that covered each), the course\'s own answer and the notebook sections that prove it, '
+                       'and grade yourself 1-4 (Enter takes the suggested grade). Progress is saved after every answer.')
     q.add_argument('--topic', action='append', default=[], choices=TOPICS, help='only this topic (repeatable)')
     q.add_argument('--stage', action='append', default=[], choices=STAGES, help='only this CRISP-DM stage (repeatable)')
-    q.add_argument('-n', type=int, default=10, help='questions in this session (default 10)')
-    q.add_argument('--mock', action='store_true', help='a timed mock exam, scored at the end')
-    q.add_argument('--minutes', type=float, default=20, help='time for the mock exam (default 20)')
+    q.add_argument('-n', type=int, help='cards in this session (default 10), or questions on the mock paper (default 8)')
+    q.add_argument('--exam-date', metavar='YYYY-MM-DD', help='the exam date: intervals end before it, readiness is for that day (none: clear it)')
+    q.add_argument('--mock', action='store_true', help='a timed mock exam, then a review of each answer; the grades feed the schedule')
+    q.add_argument('--minutes', type=float, help='time for the mock exam (default 30)')
     q.add_argument('--seed', type=int, help='mock exam paper seed (the same seed, the same paper)')
-    q.add_argument('--stats', action='store_true', help='progress by topic')
+    q.add_argument('--stats', action='store_true', help='progress and readiness by topic')
+    q.add_argument('--score', metavar='QUESTION_ID', help="grade the answer read on standard input against one question; print JSON")
     q.add_argument('--export', choices=['anki', 'md'], help='write an Anki deck (.apkg) or Markdown study sheets, then exit')
     q.add_argument('--out', help='export target (default: mlops-lab.apkg, or study/)')
     q.add_argument('--db', help='progress database (default: $MLOPS_LAB_HOME or ~/.local/share/mlops-lab/progress.db)')
@@ -444,8 +447,8 @@ def main(argv=None) -> int:
     "Entry point of the `mlops-lab` console script."
     a = parser().parse_args(argv)
     if a.cmd == 'quiz':
-        from mlops_lab import exam
-        return exam.cli(a)
+        from mlops_lab import study
+        return study.cli(a)
     return {'run': cmd_run, 'stages': cmd_stages, 'params': cmd_params, 'runs': cmd_runs, 'ingest': cmd_ingest,
             'model': cmd_model, 'serve': cmd_serve, 'token': cmd_token, 'image': cmd_image, 'score': cmd_score,
             'drift': cmd_drift, 'monitor': cmd_monitor}[a.cmd](a)
