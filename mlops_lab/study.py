@@ -116,7 +116,7 @@ def record_answer(db: sqlite3.Connection,  # the progress database, from `progre
         db.execute('INSERT INTO answers (at, id, mode, answer, share, grade, suggested) VALUES (?, ?, ?, ?, ?, ?, ?)',
                    (now, card['id'], mode, answer, share, grade, suggested))
     due = new.due.timestamp()
-    return {'due': due, 'state': new.state.name.lower(), 'days': round((due - now) / 86400, 2)}
+    return {'due': due, 'state': new.state.name.lower(), 'days': round((due - now) / 86400, 4)}
 
 # %% ../nbs/9_lab/97_study.ipynb #a39188c1
 def due(db: sqlite3.Connection,  # the progress database
@@ -444,9 +444,11 @@ def cli(a) -> int:
 def _key(prompt: str = '') -> str:
     "One key from the terminal, without Enter."
     import termios, tty
-    sys.stdout.write(prompt); sys.stdout.flush()
     fd = sys.stdin.fileno(); old = termios.tcgetattr(fd)
-    try: tty.setcbreak(fd); ch = sys.stdin.read(1)
+    try:
+        tty.setcbreak(fd)  # before the prompt: a key pressed as soon as it shows must not wait in the line buffer
+        sys.stdout.write(prompt); sys.stdout.flush()
+        ch = sys.stdin.read(1)
     finally: termios.tcsetattr(fd, termios.TCSADRAIN, old)
     if ch == '\x03': raise KeyboardInterrupt
     if ch == '\x04': raise EOFError

@@ -27,12 +27,13 @@ def test_a_dropped_entry_is_reported_missing(tmp_path):
     assert exam.missing(exam.load_bank(tmp_path / 'bank'), exam.seed_questions(ROOT / 'data' / 'seeds')) == ['001:31']
 
 
-def test_every_evidence_link_resolves_and_gaps_are_listed():
+def test_every_answer_has_evidence_and_every_gap_its_reason():
     ok, bad = exam.links(BANK, ROOT / 'nbs')
-    assert bad == [] and len(ok) >= 60
-    gaps = exam.gaps(BANK)
-    assert gaps and all(g.strip() for _, g in gaps)
-    assert all(e['evidence'] or e['gaps'] for e in BANK)
+    assert bad == [] and len(ok) >= 250
+    assert [e['id'] for e in BANK if not e['evidence']] == []  # every answer links to the lab
+    # a gap states what is missing, then (after a colon) why the lab cannot show it here; nothing merely "not built yet"
+    unjustified = [(i, g) for i, g in exam.gaps(BANK) if ': ' not in g or re.search(r'\bnot (built|done|measured) yet\b|\bTODO\b', g)]
+    assert unjustified == []
 
 
 @pytest.mark.parametrize('field,value,message', [
@@ -168,7 +169,7 @@ def test_a_grade_is_one_key_press_in_a_terminal(tmp_path):
     env = {**os.environ, 'MLOPS_LAB_HOME': str(tmp_path), 'COLUMNS': '100'}
     pid, fd = pty.fork()
     if pid == 0:  # the child: the CLI on a pseudo-terminal, as a learner runs it
-        os.chdir(ROOT); os.execve(sys.executable, [sys.executable, '-m', 'mlops_lab', 'quiz', '-n', '1', '--topic', 'governance'], env)
+        os.chdir(ROOT); os.execve(sys.executable, [sys.executable, '-m', 'mlops_lab', 'quiz', '-n', '2', '--topic', 'governance', '--topic', 'deployment'], env)
     seen = b''
     def until(pattern, timeout=60):
         nonlocal seen
@@ -184,10 +185,11 @@ def test_a_grade_is_one_key_press_in_a_terminal(tmp_path):
         until(rb'Enter = ')
         os.write(fd, b'2')  # one key, no Enter
         until(rb'saved: next review in')
+        until(rb'\[2/2\]')  # still running: the next card is asked
     finally:
         os.kill(pid, 9); os.waitpid(pid, 0); os.close(fd)
     con = sqlite3.connect(tmp_path / 'progress.db')
-    assert con.execute('SELECT id, grade FROM answers').fetchall() == [('governance', 'hard')]
+    assert [g for _, g in con.execute('SELECT id, grade FROM answers')] == ['hard']
 
 
 def test_interrupted_session_keeps_what_was_graded(tmp_path):

@@ -1,5 +1,6 @@
 """Sources against real servers: PostgreSQL and SQLite (SQLAlchemy), the CRM API over HTTP on loopback, Mosquitto."""
 import json, shutil, tempfile, time
+from datetime import timedelta
 from pathlib import Path
 import pandas as pd
 import pytest
@@ -44,6 +45,19 @@ def test_incremental_pull_with_compound_watermark_misses_no_tie(db):
     assert new.set_index('customer_id').charge['C1'] == '9'
     again = list(database.pull(db, 'billing', key='customer_id', watermark='updated_at', since=database.watermark_of(new, 'updated_at', 'customer_id')))
     assert sum(map(len, again)) == 0
+
+
+def test_lookback_window_catches_a_row_written_late_with_an_older_watermark(db):
+    first = pd.concat(database.pull(db, 'billing', key='customer_id', watermark='updated_at', rows=10))
+    since = database.watermark_of(first, 'updated_at', 'customer_id')  # everything pulled, up to C5 (10:00:07)
+    with db.begin() as c:  # committed late: a lower key and a timestamp behind the watermark
+        c.execute(sa.text("INSERT INTO billing VALUES ('C0', '0', '2026-01-01 10:00:04')"))
+    plain = list(database.pull(db, 'billing', key='customer_id', watermark='updated_at', since=since))
+    assert sum(map(len, plain)) == 0  # the watermark alone never sees it
+    back = pd.concat(database.pull(db, 'billing', key='customer_id', watermark='updated_at', since=since, lookback=timedelta(seconds=5)))
+    assert back.customer_id.tolist() == ['C0', 'C3', 'C4', 'C5']  # 10:00:02 onwards: the late row and the window re-read
+    seen = set(zip(first.customer_id, first.updated_at.astype(str)))
+    assert [k for k, t in zip(back.customer_id, back.updated_at.astype(str)) if (k, t) not in seen] == ['C0']
 
 
 def test_database_errors_are_clear(db):
@@ -129,6 +143,28 @@ def test_mqtt_stream_is_validated_deduplicated_and_windowed(broker, tmp_path):
     assert set(q.reason.str.split(':').str[0]) >= {'temp', 'humidity', 'invalid JSON'}
     col.write(tmp_path / 'out')
     assert len(pd.read_parquet(tmp_path / 'out' / 'readings.parquet')) == c['accepted']
+
+
+def test_watermark_closes_windows_and_quarantines_late_readings(broker):
+    # readings shuffled within a few seconds of their event time, plus stragglers far behind: through the real broker
+    import random
+    rng = random.Random(7)
+    mk = lambda i, s, t: json.dumps({'id': f'{s}-{i:06d}', 'sensor': s, 'ts': iot.T0 + t, 'temp': 20.0, 'humidity': 40.0}).encode()
+    events = [(t + rng.uniform(0, 3), mk(t, s, t)) for t in range(300) for s in ('s00', 's01')]
+    events += [(250.0 + k, mk(1000 + k, 's02', 10 * k)) for k in range(5)]  # sent at ~250 s for event times 0..40 s: far past their windows
+    payloads = [p for _, p in sorted(events, key=lambda e: e[0])]
+    col = iot.Collector(window=30, batch=50, lateness=10)
+    sub = iot.subscribe(col, broker.port)
+    assert len(iot.publish(payloads, broker.port)) == len(payloads)
+    assert iot.drain(col, payloads)
+    sub.loop_stop(); sub.disconnect()
+    c = col.counts()
+    assert c['received'] == len(payloads) and c['accepted'] + c['quarantined'] == len(payloads)  # every reading accounted for
+    readings, windows, q = col.tables()
+    late = q[q.reason.str.startswith('late:')]
+    assert set(late.position) == {f'msg s02-{1000 + k:06d}' for k in range(5)}  # the stragglers, and only they
+    assert windows['count'].sum() == c['accepted'] and windows.closed.sum() >= 15  # closed while the stream ran
+    assert [s for s, _, _ in col.closed if s != 's02'] and all(wm >= st + 30 for _, st, wm in col.closed)
 
 
 def test_broker_restart_loses_no_acknowledged_reading(broker):

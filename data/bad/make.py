@@ -23,6 +23,7 @@ w('header_only.csv', H + '\n')
 w('duplicate_keys.csv', lines(*G, G[1], G[3].replace('Dan Weiss', 'Dan W.')))
 dup = '{"order_id": "O0006", "placed": "2026-01-05", "customer": "Ida", "qty": 1, "qty": 7, "price": 2.5, "country": "AT"}'
 w('duplicate_fields.jsonl', '\n'.join([*map(json.dumps, recs), dup]) + '\n')
+w('array_field.json', json.dumps({'orders': [*recs[:2], {**recs[2], 'qty': [1, 1]}, *recs[3:]]}, indent=1) + '\n')  # line items where one value belongs
 w('out_of_range.csv', lines(G[0], 'O0002,2026-01-02,Ben Kurz,0,5.00,DE', 'O0003,2026-01-03,Cleo Roth,5000,12.50,CH',
                             'O0004,2026-01-03,Dan Weiss,4,-3.20,AT', 'O0005,2026-01-04,Eva Lang,1,99.00,FR', 'O0006,2031-13-01,Finn,1,1.00,AT'))
 w('nan_inf.csv', lines(G[0], 'O0002,2026-01-02,Ben Kurz,1,NaN,DE', 'O0003,2026-01-03,Cleo Roth,2,inf,CH', 'O0004,2026-01-03,Dan Weiss,4,-Infinity,AT', G[4]))

@@ -20,7 +20,7 @@ from ..stages import need
 from ..prepare.features import xy
 
 # %% auto #0
-__all__ = ['scores', 'bootstrap', 'evaluate', 'judge', 'plot', 'plot_calibration', 'stage', 'fold_spread']
+__all__ = ['scores', 'bootstrap', 'evaluate', 'judge', 'plot', 'plot_calibration', 'stage', 'fold_spread', 'by_group']
 
 # %% ../../nbs/5_evaluate/50_metrics.ipynb #d39fed40
 def scores(y,  # true 0/1 labels
@@ -165,3 +165,23 @@ def fold_spread(df: pd.DataFrame,  # a churn table (model inputs and `churn`)
         rows[name] = {'minority_share_min': min(share), 'minority_share_max': max(share), 'minority_share_std': np.std(share),
                       'recall_mean': np.mean(recall), 'recall_std': np.std(recall)}
     return pd.DataFrame(rows).T.round(4)
+
+# %% ../../nbs/5_evaluate/50_metrics.ipynb #7bd17f8a
+def by_group(y,  # true 0/1 labels
+             proba,  # predicted churn probabilities
+             groups,  # the group of each row (e.g. the `senior` flag)
+             threshold: float,  # the decision threshold
+             C=None,  # business cost matrix (None: no cost)
+             n: int = 500,  # bootstrap resamples per group
+             seed: int = 0,  # seed of the resampling
+            ) -> pd.DataFrame:  # one row per group: rows, churn rate, and each metric with its 95% interval
+    "Metrics of `proba` per group at one threshold, each with a bootstrap interval, to compare groups (equal opportunity: recall; predictive parity: precision)."
+    y, proba, groups = np.asarray(y), np.asarray(proba), np.asarray(groups)
+    rows = {}
+    for g in sorted(set(groups.tolist())):
+        k = groups == g
+        s, iv = scores(y[k], proba[k], threshold, C), bootstrap(y[k], proba[k], threshold, C, n=n, seed=seed)
+        rows[g] = {'rows': int(k.sum()), 'churn_rate': round(float(y[k].mean()), 4),
+                   **{f'{m}{p}': v for m in ('recall', 'precision', 'cost_per_customer') if m in s
+                      for p, v in (('_low', iv[m][0]), ('', s[m]), ('_high', iv[m][1]))}}
+    return pd.DataFrame(rows).T

@@ -176,6 +176,13 @@ def _no_dup_keys(pairs):
     if dup: raise ValueError(f'duplicate key(s) {dup}')
     return dict(pairs)
 
+def _arrays(r, at: str = '') -> list[str]:
+    "The fields of record `r` (nested objects walked, as `a.b`) that hold an array: one value per field is expected, and arrays are not exploded into rows."
+    return [p for k, v in r.items() for p in ([at + k] if isinstance(v, list) else _arrays(v, f'{at}{k}.') if isinstance(v, dict) else [])]
+
+def _array_reason(fields: list[str]) -> str:
+    return f"an array in field(s) {fields}: one value per field expected (arrays are not exploded into rows)"
+
 def _frame(recs: list) -> pd.DataFrame:
     df = pd.json_normalize(recs, sep='.') if recs else pd.DataFrame()
     return df.astype(object).where(df.notna(), None) if len(df) else df
@@ -189,7 +196,8 @@ def jsonl_chunks(s: Sniffed, rows: int = 100_000) -> Iterator[Chunk]:
             try:
                 obj = json.loads(line, object_pairs_hook=_no_dup_keys)
                 if not isinstance(obj, dict): raise ValueError(f'a JSON {type(obj).__name__}, not an object')
-                recs.append(obj); pos.append(no)
+                if arr := _arrays(obj): bad.append((s.path.name, f'line {no}', _array_reason(arr), line.rstrip('\n')[:500]))
+                else: recs.append(obj); pos.append(no)
             except ValueError as e:
                 bad.append((s.path.name, f'line {no}', f'invalid JSON: {e}'.split('\n')[0], line.rstrip('\n')[:500]))
             if len(recs) >= rows: yield Chunk(_frame(recs), pos, _bad(bad), 'line'); recs, pos, bad = [], [], []
@@ -234,6 +242,7 @@ def json_chunks(s: Sniffed, rows: int = 100_000) -> Iterator[Chunk]:
                     bad.append((s.path.name, f'record {i}', f'not an object: {json.dumps(r)[:80]}', json.dumps(r)[:500]))
                 elif twice := _twice(r):
                     bad.append((s.path.name, f'record {i}', f'invalid JSON: duplicate key(s) {sorted(set(twice))}', json.dumps(r)[:500]))
+                elif arr := _arrays(r): bad.append((s.path.name, f'record {i}', _array_reason(arr), json.dumps(r)[:500]))
                 else: recs.append(r); nums.append(i)
                 if len(recs) >= rows: yield Chunk(_frame(recs), nums, _bad(bad)); recs, nums, bad = [], [], []
         except (ValueError, ijson.JSONError) as e: raise InputError(f'{s.path}: invalid JSON: {_why(s, e)} (after record {i})') from None

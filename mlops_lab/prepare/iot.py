@@ -60,10 +60,14 @@ def reading_schema() -> pa.DataFrameSchema:
 # %% ../../nbs/3_prepare/34_iot.ipynb #7c8cf1d2
 class Collector:
     "Validate, de-duplicate and window sensor readings; every message ends up accepted, duplicate or quarantined."
-    def __init__(self, window: float = 60.0, batch: int = 500):
-        self.window, self.batch, self.schema = window, batch, reading_schema()
+    def __init__(self, window: float = 60.0,  # tumbling window length, seconds of event time
+                 batch: int = 500,  # readings validated together
+                 lateness: float | None = None,  # with a watermark (newest event time less `lateness`), windows close as it passes their end, and a reading for a closed window is quarantined as late; None: windows stay open until the end
+                ):
+        self.window, self.batch, self.lateness, self.schema = window, batch, lateness, reading_schema()
         self.seen, self.pending, self.lock = set(), [], threading.Lock()
         self.accepted, self.quarantine, self.windows = [], [], {}
+        self.watermark, self.closed = -np.inf, []  # the watermark, and the windows closed so far, in the order they closed
         self.n = {'received': 0, 'duplicates': 0}
 
     def add(self, payload: bytes, sender: str | None = None):
@@ -93,11 +97,23 @@ class Collector:
         for c in self.schema.columns:
             if c not in df: df[c] = None
         good, q = validate(df, self.schema, 'mqtt', 'msg ' + df['id'].astype(str))
-        self.quarantine.append(q); self.accepted.append(good)
+        self.quarantine.append(q)
         w = good.assign(start=(good.ts // self.window) * self.window)
+        if self.lateness is not None:  # a reading whose window the watermark has passed comes too late to count
+            late = w.start + self.window <= self.watermark
+            if late.any():
+                self.quarantine.append(pd.DataFrame({'source': 'mqtt', 'position': 'msg ' + w.id[late].astype(str),
+                    'reason': [f'late: its window from {pd.Timestamp(st, unit="s")} closed at watermark {pd.Timestamp(self.watermark, unit="s")}' for st in w.start[late]],
+                    'raw': [json.dumps(r, default=str)[:500] for r in good[late].to_dict('records')]}))
+                good, w = good[~late], w[~late]
+        self.accepted.append(good)
         for (s, st), g in w.groupby(['sensor', 'start']):
             a = self.windows.setdefault((s, st), [0, 0.0, np.inf, -np.inf])
             a[0] += len(g); a[1] += g.temp.sum(); a[2] = min(a[2], g.temp.min()); a[3] = max(a[3], g.temp.max())
+        if self.lateness is not None and len(w):
+            self.watermark = max(self.watermark, float(w.ts.max()) - self.lateness)
+            done = {k for k in self.windows if k[1] + self.window <= self.watermark} - {k[:2] for k in self.closed}
+            self.closed += sorted((s, st, self.watermark) for s, st in done)
 
     def flush(self):
         "Validate what is still pending."
@@ -116,6 +132,7 @@ class Collector:
         r = pd.concat(self.accepted, ignore_index=True).sort_values(['sensor', 'ts'], ignore_index=True) if self.accepted else pd.DataFrame(columns=list(self.schema.columns))
         w = pd.DataFrame([(s, st, n, tot / n, lo, hi) for (s, st), (n, tot, lo, hi) in self.windows.items()],
                          columns=['sensor', 'start', 'count', 'temp_mean', 'temp_min', 'temp_max']).sort_values(['sensor', 'start'], ignore_index=True)
+        if self.lateness is not None: w['closed'] = [(s, st) in {k[:2] for k in self.closed} for s, st in zip(w.sensor, w.start)]
         w['start'] = pd.to_datetime(w.start, unit='s')
         q = pd.concat(self.quarantine, ignore_index=True) if self.quarantine else pd.DataFrame(columns=['source', 'position', 'reason', 'raw'])
         return r, w, q.sort_values('position', ignore_index=True)
@@ -221,12 +238,12 @@ def client(client_id: str,  # fixed, so that the broker keeps the session while 
     if ca: c.tls_set(ca_certs=ca)
     if username: c.username_pw_set(username, password)
     def on_connect(cl, u, flags, rc, props):
-        if rc.is_failure: refused.append(str(rc)); cl.disconnect()
-        else:
-            if topic: cl.subscribe(topic, qos=1)  # the broker keeps it in the session anyway; harmless to repeat
-            up.set()
-        answered.set()
-    c.on_connect, c.on_disconnect = on_connect, lambda *a: up.clear()
+        if rc.is_failure: refused.append(str(rc)); cl.disconnect(); answered.set()
+        elif topic: cl.subscribe(topic, qos=1)  # the broker keeps it in the session anyway; harmless to repeat
+        else: up.set(); answered.set()
+    def on_subscribe(cl, u, mid, codes, props):  # up only once the broker has the subscription: a message published before would not reach us
+        up.set(); answered.set()
+    c.on_connect, c.on_subscribe, c.on_disconnect = on_connect, on_subscribe, lambda *a: up.clear()
     if on_message: c.on_message = (lambda cl, u, m: on_message(m.payload, m.topic)) if with_topic else (lambda cl, u, m: on_message(m.payload))
     c.connect(host, port, keepalive=30); c.loop_start()
     if not answered.wait(10): c.loop_stop(); raise TimeoutError(f'MQTT client {client_id!r} could not connect to {host}:{port}')
