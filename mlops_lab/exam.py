@@ -205,7 +205,7 @@ def proof(ev: dict,  # an evidence entry: notebook, section, shows
 
 # %% ../nbs/9_lab/95_exam.ipynb #7339cb77
 def cards(bank: list[dict]) -> list[dict]:
-    "Every card to study: one per question (id: the entry's), and one per item of its `cloze` list (id: `entry~k`), that item hidden."
+    "Every card to study: one per question (id: the entry's), and one per item of its `cloze` list (id: `entry~item-slug`, so reordering a list keeps progress), that item hidden."
     out = []
     for e in bank:
         base = {'entry': e['id'], 'topic': e['topic'], 'stage': e['stage']}
@@ -213,7 +213,7 @@ def cards(bank: list[dict]) -> list[dict]:
         if cl := e.get('cloze'):
             for k, item in enumerate(cl['items'], 1):
                 shown = '\n'.join(f'  {i}. ' + ('[...]' if i == k else x) for i, x in enumerate(cl['items'], 1))
-                out.append({**base, 'id': f"{e['id']}~{k}", 'kind': 'cloze', 'prompt': f"{cl['prompt']}: which one is missing?\n{shown}", 'item': item})
+                out.append({**base, 'id': f"{e['id']}~{re.sub(r'[^a-z0-9]+', '-', item.lower()).strip('-')}", 'kind': 'cloze', 'prompt': f"{cl['prompt']}: which one is missing?\n{shown}", 'item': item})
     return out
 
 # %% ../nbs/9_lab/95_exam.ipynb #2fa0c44f

@@ -119,7 +119,7 @@ def assess(text: str,  # the learner's answer
     wrong = [{'point': m['point'], 'sentence': s} for m in entry.get('misconceptions', []) if (s := look(m)[0])]
     n, cov, neg = len(points), sum(p['covered'] for p in points), sum(p['denied'] for p in points)
     score = max(0.0, (cov - neg - len(wrong)) / n)
-    echo = bool(text.strip()) and not ss
+    echo = bool(words(text)) and not ss  # said something, and all of it repeats the question
     flags = [f for f, on in (('repeats the question', echo), ('a list of terms, not sentences', listy(text) and not echo),
                              ('denies a key point', neg > 0), ('states a misconception', bool(wrong))) if on]
     g = 'easy' if score >= 0.85 else 'good' if score >= passing else 'hard' if score >= 0.25 else 'again'

@@ -4,10 +4,11 @@
 
 # %% ../nbs/9_lab/97_study.ipynb #e79281c8
 from __future__ import annotations
-import collections, json, os, random, sqlite3, sys, time
+import collections, json, os, random, re, sqlite3, sys, time
 from datetime import datetime, timezone
 from pathlib import Path
 from .exam import TOPICS, cards, load_bank
+from .core import project_root
 
 # %% auto #0
 __all__ = ['RATINGS', 'WORDS', 'scheduler', 'data_dir', 'migrate', 'progress_db', 'card_state', 'exam_date', 'record_answer',
@@ -89,7 +90,10 @@ def exam_date(db: sqlite3.Connection, day: str | None = None) -> float | None:
     "The exam date (epoch seconds at 09:00 local time), after setting it to `day` ('YYYY-MM-DD', or '' to clear) if given."
     if day is not None:
         with db:
-            if day: db.execute('INSERT OR REPLACE INTO settings VALUES (?, ?)', ('exam', datetime.strptime(day, '%Y-%m-%d').date().isoformat()))
+            if day:
+                d = datetime.strptime(day, '%Y-%m-%d').date()
+                if d < datetime.now().date(): raise ValueError(f'the exam date {day} has passed')
+                db.execute('INSERT OR REPLACE INTO settings VALUES (?, ?)', ('exam', d.isoformat()))
             else: db.execute("DELETE FROM settings WHERE key = 'exam'")
     row = db.execute("SELECT value FROM settings WHERE key = 'exam'").fetchone()
     return datetime.fromisoformat(row[0] + 'T09:00').timestamp() if row else None
@@ -129,6 +133,8 @@ def due(db: sqlite3.Connection,  # the progress database
     "Cards to practise now: those due (most overdue first), then new questions, then new cloze cards of questions already seen."
     now = time.time() if now is None else now
     seen = dict(db.execute('SELECT id, due FROM cards'))
+    if (ex := exam_date(db)) and ex > now:  # a card scheduled past the exam (before the date was set) is due the day before it
+        seen = {k: min(d, ex - 86400) for k, d in seen.items()}
     pool = [c for c in cards if (not topics or c['topic'] in topics) and (not stages or c['stage'] in stages)]
     out = sorted((c for c in pool if c['id'] in seen and seen[c['id']] <= now), key=lambda c: seen[c['id']])
     out += [c for c in pool if c['id'] not in seen and c['kind'] == 'question']
@@ -275,11 +281,11 @@ class Countdown:
         self.stop.set()
         if self.out.isatty(): self.out.write('\x1b]0;\x07'); self.out.flush()
 
-def mark_paper(answers: list[tuple[dict, str, dict]], seconds: float, limit: float) -> dict:
-    "Score a mock exam from `(entry, answer, verdict)` triples: the mean score (percent), time, and per question the grade and the points missed."
+def mark_paper(answers: list[tuple[dict, str, dict]], seconds: float, limit: float, asked: int | None = None) -> dict:
+    "Score a mock exam from `(entry, answer, verdict)` triples: the mean score (percent) over the `asked` questions (unanswered ones score 0), time, and per question the grade and the points missed."
     rows = [{'id': e['id'], 'topic': e['topic'], 'score': v['score'], 'grade': v['grade'], 'words': len(a.split()),
              'missed': [p['point'] for p in v['points'] if not p['covered']], 'flags': v['flags']} for e, a, v in answers]
-    return {'score': round(100 * sum(r['score'] for r in rows) / max(1, len(rows)), 1), 'questions': len(rows),
+    return {'score': round(100 * sum(r['score'] for r in rows) / max(1, asked or len(rows)), 1), 'questions': len(rows), 'asked': asked or len(rows),
             'passed': sum(r['grade'] in ('good', 'easy') for r in rows), 'minutes': round(seconds / 60, 1), 'over_time': seconds > limit,
             'per_question': rows}
 
@@ -287,7 +293,8 @@ def columns(left: str, right: str, width: int = 100, titles=('Your answer', 'Ref
     "Two texts side by side, each wrapped to half the width."
     import textwrap
     w = max(20, (width - 3) // 2)
-    wrap = lambda t: [l for para in (t.strip() or '(no answer)').splitlines() for l in (textwrap.wrap(para, w) or [''])]
+    paras = lambda t: re.split(r'\n\s*\n|\n(?=\s*(?:[-*]|\d+[.)])\s)', t.strip() or '(no answer)')  # a line wrapped in the source joins its paragraph
+    wrap = lambda t: [l for para in paras(t) for l in (textwrap.wrap(' '.join(para.split()), w) or [''])]
     a, b = [titles[0], '-' * len(titles[0])] + wrap(left), [titles[1], '-' * len(titles[1])] + wrap(right)
     return '\n'.join(f'{x:<{w}} | {y}' for x, y in zip(a + [''] * (len(b) - len(a)), b + [''] * (len(a) - len(b))))
 
@@ -325,8 +332,8 @@ def mock(bank: list[dict],  # the question bank
                 answers.append((e, text, v))
                 record_answer(db, by_card[e['id']], text, v['grade'], now(), mode='mock', suggested=v['grade'], share=v['coverage'])
         except (KeyboardInterrupt, EOFError): say('\nStopped early.')
-    rep = mark_paper(answers, clock() - start, minutes * 60)
-    say(f"\nScore: {rep['score']}% over {rep['questions']} answered question(s), {rep['passed']} passed, in {rep['minutes']} min"
+    rep = mark_paper(answers, clock() - start, minutes * 60, len(qs))
+    say(f"\nScore: {rep['score']}% ({rep['questions']} of {rep['asked']} questions answered, {rep['passed']} passed; unanswered score 0) in {rep['minutes']} min"
         + (' (over time)' if rep['over_time'] else ''))
     w = width or shutil.get_terminal_size((100, 20)).columns
     for (e, text, v), r in zip(answers, rep['per_question']):
@@ -347,9 +354,9 @@ def stats(db: sqlite3.Connection,  # the progress database
     "Progress per topic: questions, seen, due now, readiness (FSRS's mean recall probability of its questions on the exam date, or now; unseen count 0) and the mean mock-exam score."
     from mlops_lab.exam import TOPICS
     now = time.time() if now is None else now
-    at, sch = _dt(max(now, exam_date(db) or now)), scheduler()
+    at, sch = _dt(max(now + 86400, exam_date(db) or 0)), scheduler()  # tomorrow at the earliest: a card failed a minute ago is not yet known
     mocks = collections.defaultdict(list)
-    for i, s in db.execute("SELECT id, share FROM answers WHERE mode = 'mock' AND share IS NOT NULL"): mocks[i].append(s)
+    for i, s in db.execute("SELECT id, share FROM answers WHERE mode = 'mock' AND share IS NOT NULL AND suggested IS NOT NULL"): mocks[i].append(s)
     out = []
     for t in TOPICS:
         es = [e for e in bank if e['topic'] == t]
@@ -384,7 +391,7 @@ def widget(bank: list[dict], db: sqlite3.Connection | None = None):
         out.value = (f"<p><b>Suggested grade: {v['grade']}</b> {html.escape('; '.join(v['flags']))}</p><ul>{pts}</ul>"
                      f"<p>{html.escape(e['answer'])}</p><p><b>The course's answer</b>: {html.escape(e['seed_note'])}</p><p><b>Proof in the lab</b></p><ul>{proof}</ul>")
     def grade(b):
-        e = by[pick.value]; v = state.get('v') or judge(text.value, cs[e['id']], e)
+        e = by[pick.value]; v = judge(text.value, cs[e['id']], e)  # this question and this text, whatever was checked before
         r = record_answer(db, cs[e['id']], text.value, b.description.split()[1], suggested=v['grade'], share=v['coverage'])
         out.value += f"<p>Saved: next review in {_days(r['days'])}.</p>"
     check_b.on_click(show)
@@ -399,12 +406,15 @@ def _opt(k: str) -> str: return '-n' if k == 'n' else '--' + k.replace('_', '-')
 
 def options(a) -> str | None:
     "Why the options in `a` do not go together (a mode and the options it uses), or None."
-    given = {k for k in set().union(*_MODES.values()) if getattr(a, k, None) not in (None, False, [])}
+    given = {k for k in set().union(*_MODES.values()) if (v := getattr(a, k, None)) is not None and v is not False and v != []}
+    for k in ('n', 'minutes'):
+        if k in given and getattr(a, k) <= 0: return f'{_opt(k)} must be positive, not {getattr(a, k):g}'
     modes = [m for m in ('score', 'export', 'stats', 'mock') if m in given]
     if len(modes) > 1: return f"{' and '.join(map(_opt, modes))} do not go together: choose one"
     mode = modes[0] if modes else 'practice'
     if extra := sorted(given - _MODES[mode]):
-        return f"{', '.join(map(_opt, extra))} cannot be used " + (f'with {_opt(mode)}' if modes else 'in practice (they need --mock or --export)')
+        k = extra[0]; need = [_opt(m) for m in ('mock', 'export', 'stats', 'score') if k in _MODES[m]]
+        return f"{', '.join(map(_opt, extra))} cannot be used " + (f'with {_opt(mode)}' if modes else 'in practice') + (f" ({_opt(k)} goes with {' or '.join(need)})" if need else '')
     return None
 
 def cli(a) -> int:
@@ -416,18 +426,22 @@ def cli(a) -> int:
     if a.score:
         cs = {c['id']: c for c in cards(bank)}
         if a.score not in cs:
-            print(f"mlops-lab quiz: no question {a.score!r}; ids: {', '.join(e['id'] for e in bank)}", file=sys.stderr); return 2
+            print(f"mlops-lab quiz: no question {a.score!r}; ids: {', '.join(e['id'] for e in bank)} (a list item's cloze card: <id>~<item>)", file=sys.stderr); return 2
         c = cs[a.score]
         print(json.dumps({'id': a.score, **judge(sys.stdin.read(), c, next(e for e in bank if e['id'] == c['entry']))}, ensure_ascii=False, indent=1))
         return 0
-    if a.export == 'md':
-        for p in study_sheets(bank, a.out or 'study'): print(p)
-        return 0
-    if a.export == 'anki': print(anki(bank, a.out or 'mlops-lab.apkg')); return 0
+    try:
+        if a.export == 'md':
+            for p in study_sheets(bank, a.out or 'study'): print(p)
+            return 0
+        if a.export == 'anki': print(anki(bank, a.out or 'mlops-lab.apkg')); return 0
+    except OSError as e: print(f'mlops-lab quiz: cannot write the export to {a.out}: {e.strerror}', file=sys.stderr); return 2
     db = progress_db(a.db)
     if a.exam_date is not None:
         try: exam_date(db, '' if a.exam_date.lower() in ('', 'none') else a.exam_date)
-        except ValueError: print(f'mlops-lab quiz: --exam-date must be YYYY-MM-DD (or none), not {a.exam_date!r}', file=sys.stderr); return 2
+        except ValueError as e:
+            why = str(e) if 'has passed' in str(e) else f'--exam-date must be YYYY-MM-DD (or none), not {a.exam_date!r}'
+            print(f'mlops-lab quiz: {why}', file=sys.stderr); return 2
     if a.stats:
         rows, ex = stats(db, bank), exam_date(db)
         print(f"{'topic':20} {'questions':>9} {'seen':>5} {'due':>4} {'readiness':>9} {'mock':>5}")
@@ -437,8 +451,8 @@ def cli(a) -> int:
               + f"; progress in {a.db or data_dir() / 'progress.db'}")
         return 0
     tty = sys.stdin.isatty() and sys.stdout.isatty()
-    if a.mock: mock(bank, db, a.n or 8, a.minutes or 30, a.seed, a.topic, a.stage)
-    else: quiz(bank, db, a.n or 10, a.topic, a.stage, key=_key if tty else None, links=tty)
+    if a.mock: mock(bank, db, 8 if a.n is None else a.n, 30 if a.minutes is None else a.minutes, a.seed, a.topic, a.stage)
+    else: quiz(bank, db, 10 if a.n is None else a.n, a.topic, a.stage, key=_key if tty else None, links=tty)
     return 0
 
 def _key(prompt: str = '') -> str:
@@ -449,6 +463,7 @@ def _key(prompt: str = '') -> str:
         tty.setcbreak(fd)  # before the prompt: a key pressed as soon as it shows must not wait in the line buffer
         sys.stdout.write(prompt); sys.stdout.flush()
         ch = sys.stdin.read(1)
+        time.sleep(0.05); termios.tcflush(fd, termios.TCIFLUSH)  # an Enter typed after the key must not end the next answer
     finally: termios.tcsetattr(fd, termios.TCSADRAIN, old)
     if ch == '\x03': raise KeyboardInterrupt
     if ch == '\x04': raise EOFError

@@ -143,6 +143,9 @@ def test_score_prints_json_for_editors(tmp_path):
     (['--export', 'anki', '--topic', 'monitoring'], '--topic cannot be used with --export'),
     (['--score', 'canary', '-n', '3'], '-n cannot be used with --score'),
     (['--exam-date', '31/12/2026', '--stats'], '--exam-date must be YYYY-MM-DD'),
+    (['--exam-date', '2020-01-01'], 'the exam date 2020-01-01 has passed'),
+    (['--mock', '-n', '0'], '-n must be positive, not 0'),
+    (['--export', 'anki', '--out', '/'], 'cannot write the export to /'),
 ])
 def test_unsupported_options_are_refused(tmp_path, args, message):
     r = quiz(tmp_path, *args)

@@ -33,7 +33,7 @@ def pull(eng,  # a SQLAlchemy engine (see `engine`)
          watermark: str | None = None,  # a column the source sets on every write (`updated_at`); None: order by key only
          since: tuple | None = None,  # `(watermark, key)` of the last row already pulled; None: the whole table
          rows: int = 50_000,  # rows per chunk
-         lookback=None,  # with `since`: re-read every row whose watermark is at most this much (a timedelta) before it, to catch rows written late with an older watermark; rows come again, so de-duplicate by key
+         lookback=None,  # with `since`: re-read every row whose watermark is at most this much (a timedelta, or seconds) before it, to catch rows written late with an older watermark; rows come again, so de-duplicate by key
         ) -> Iterator[pd.DataFrame]:  # chunks of at most `rows` rows, in `(watermark, key)` order
     "Stream `table` in chunks ordered by `(watermark, key)`; with `since=(value, key)` only rows after it (or, with `lookback`, from that much before it)."
     import sqlalchemy as sa
@@ -44,7 +44,7 @@ def pull(eng,  # a SQLAlchemy engine (see `engine`)
         if not watermark: raise ValueError('an incremental pull needs a watermark column')
         if lookback is None: q = q.where(sa.tuple_(t.c[watermark], t.c[key]) > sa.tuple_(sa.literal(since[0]), sa.literal(since[1])))
         else:  # a text timestamp (SQLite) is compared as ISO text
-            start = pd.Timestamp(since[0]) - pd.Timedelta(lookback)
+            start = pd.Timestamp(since[0]) - (pd.Timedelta(seconds=lookback) if isinstance(lookback, (int, float)) else pd.Timedelta(lookback))
             q = q.where(t.c[watermark] >= sa.literal(str(start) if isinstance(since[0], str) else start.to_pydatetime()))
     with eng.connect() as c:
         res = c.execution_options(stream_results=True, yield_per=rows).execute(q)
