@@ -58,7 +58,7 @@ class Embedder:
 
 def hybrid(embed, tau: float):
     "A grader: the rule verdict, plus points whose best sentence (no negation, not an echo) is within cosine `tau` of the point."
-    from mlops_lab.grade import GRADES, PRE, Sentence, assess, content, echoes, sentences
+    from mlops_lab.grade import PRE, Sentence, assess, content, echoes, sentences, suggest
     def grade(text, e):
         v = assess(text, e)
         if {'repeats the question', 'a list of terms, not sentences'} & set(v['flags']): return v['grade']
@@ -68,8 +68,7 @@ def hybrid(embed, tau: float):
         sim = embed([p['point'] for p in e['key_points']]) @ embed(ss).T
         cov = sum(p['covered'] or sim[i].max() >= tau for i, p in enumerate(v['points']))
         score = max(0.0, (cov - sum(p['denied'] for p in v['points']) - len(v['misconceptions'])) / len(v['points']))
-        g = 'easy' if score >= 0.85 else 'good' if score >= 0.5 else 'hard' if score >= 0.25 else 'again'
-        return 'hard' if v['flags'] and GRADES.index(g) > 1 else g
+        return suggest(score, v['flags'])  # the grader's own score -> grade rule
     return grade
 
 

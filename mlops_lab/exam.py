@@ -4,7 +4,7 @@
 
 # %% ../nbs/9_lab/95_exam.ipynb #ea6f9a46
 from __future__ import annotations
-import hashlib, html, json, os, re
+import functools, hashlib, html, json, os, re
 from pathlib import Path
 from .core import project_root
 
@@ -129,9 +129,12 @@ def _tidy(lines) -> str:
     keep = [l.strip() for l in lines if not re.fullmatch(r'\s*(#\s*[A-Ca-c]?|---+)\s*', l)]
     return re.sub(r'\n{3,}', '\n\n', '\n'.join(keep)).strip()
 
-def seed_answers(folder=None) -> dict:
-    "The seed documents' own answers: `{'NNN:number': text}` (the four layouts of `seed_questions`)."
-    folder = Path(folder) if folder else project_root() / SEEDS
+def seed_answers(folder: str | Path | None = None) -> dict:
+    "The seed documents' own answers: `{'NNN:number': text}` (the four layouts of `seed_questions`); parsed once per folder."
+    return dict(_seed_answers((Path(folder) if folder else project_root() / SEEDS).resolve()))
+
+@functools.lru_cache(maxsize=8)
+def _seed_answers(folder: Path) -> dict:
     out = {}
     for f in sorted(folder.glob('*.txt')):
         doc, lines = f.name[:3], f.read_text(encoding='utf-8', errors='replace').splitlines()
@@ -140,8 +143,7 @@ def seed_answers(folder=None) -> dict:
             heads = [(i, m[1]) for i, l in enumerate(lines) if (m := re.match(r'^#{2,3} (\d+)\.', l))] + [(len(lines), None)]
             found = {k: _tidy(lines[i + 1:j]) for (i, k), (j, _) in zip(heads, heads[1:])}
         elif re.search(r'^# \d\.', text, re.M):  # '# 1. section', '# a. question' (or a marker line, then 'a. question'), the answer below
-            asked = {k: v for k, v in _exercises(lines, marked=True).items()}
-            qs = sorted((next(i for i, l in enumerate(lines) if v in l), k) for k, v in asked.items())
+            qs = sorted((next(i for i, l in enumerate(lines) if v in l), k) for k, v in _exercises(lines, marked=True).items())
             ends = [i for i, l in enumerate(lines) if re.match(r'^# \d\.', l)] + [len(lines)]
             found = {k: _tidy(lines[i + 1:min([j for j, _ in qs if j > i] + [e for e in ends if e > i])]) for i, k in qs}
         elif 'answer-' in text:  # 'N. section:' with questions a-c, then 'answer-' and a lettered part per question
@@ -245,8 +247,8 @@ def study_sheets(bank: list[dict],  # the question bank
     return out
 
 # %% ../nbs/9_lab/95_exam.ipynb #20ac35d9
-def _id(name: str) -> int:  # stable ids, so re-importing updates the deck instead of duplicating it
-    return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
+def _id(name: str, digits: int = 8) -> int:  # stable ids, so re-importing updates the deck instead of duplicating it
+    return int(hashlib.sha256(name.encode()).hexdigest()[:digits], 16)
 
 def _tags(e: dict) -> list[str]:
     "Anki tags of an entry: hierarchical (`topic::…`, `crisp-dm::…`), so a topic and a stage of the same name stay two tags, each once."

@@ -10,7 +10,7 @@ from .core import project_root
 
 # %% auto #0
 __all__ = ['STOP', 'BREAKS', 'PRE', 'POST', 'HEDGES', 'GRADES', 'words', 'stem', 'content', 'sentences', 'Sentence', 'phrase',
-           'found', 'denied', 'listy', 'echoes', 'assess', 'recall', 'labelled', 'agreement']
+           'found', 'denied', 'listy', 'echoes', 'suggest', 'assess', 'recall', 'labelled', 'agreement']
 
 # %% ../nbs/9_lab/96_grade.ipynb #8d395d05
 STOP = frozenset('''a an the of to in on for and or with by at from as is are be been being was were it its this that these those
@@ -23,9 +23,11 @@ def _stemmer():
     import snowballstemmer
     return snowballstemmer.stemmer('english')
 
+def _lower(text: str) -> str: return re.sub(r"n['’]t\b", ' not', text.lower())  # `n't` becomes `not`
+
 def words(text: str) -> list[str]:
     "Lowercase word tokens (`[a-z0-9]+`); `n't` becomes `not`."
-    return re.findall(r'[a-z0-9]+', re.sub(r"n['’]t\b", ' not', text.lower()))
+    return re.findall(r'[a-z0-9]+', _lower(text))
 
 @functools.lru_cache(maxsize=65536)
 def stem(word: str) -> str:
@@ -49,7 +51,7 @@ class Sentence:
     "One sentence of an answer: its text, its words, their stems, and the clause (split at , ; : ( ) and `BREAKS`) each word is in."
     def __init__(self, text: str):
         self.text, self.words, self.clause, k = text, [], [], 0
-        for m in re.finditer(r"[a-z0-9]+|[,;:()—]", re.sub(r"n['’]t\b", ' not', text.lower())):
+        for m in re.finditer(r"[a-z0-9]+|[,;:()—]", _lower(text)):
             w = m[0]
             if not w[0].isalnum() or w in BREAKS: k += 1
             if w[0].isalnum(): self.words.append(w); self.clause.append(k)
@@ -95,6 +97,16 @@ def echoes(s: Sentence, question: set) -> bool:
 # %% ../nbs/9_lab/96_grade.ipynb #3b0f891d
 GRADES = ('again', 'hard', 'good', 'easy')  # FSRS's ratings 1-4; good and easy pass
 
+def suggest(score: float,  # share of the key points, net of denials and misconceptions
+            flags: list[str],  # what `assess` flagged: any flag holds the grade at hard
+            passing: float = 0.5,  # the score that passes (grade good)
+           ) -> str:  # one of `GRADES`
+    "The grade a score suggests: easy from 0.85, good from `passing`, hard from 0.25; hard at best with a flag, again for an echo."
+    g = 'easy' if score >= 0.85 else 'good' if score >= passing else 'hard' if score >= 0.25 else 'again'
+    if 'repeats the question' in flags: return 'again'
+    return 'hard' if flags and GRADES.index(g) > 1 else g
+
+
 def assess(text: str,  # the learner's answer
            entry: dict,  # the bank entry: its `question`, `key_points` and optional `misconceptions`
            passing: float = 0.5,  # the score that passes (grade good)
@@ -122,10 +134,8 @@ def assess(text: str,  # the learner's answer
     echo = bool(words(text)) and not ss  # said something, and all of it repeats the question
     flags = [f for f, on in (('repeats the question', echo), ('a list of terms, not sentences', listy(text) and not echo),
                              ('denies a key point', neg > 0), ('states a misconception', bool(wrong))) if on]
-    g = 'easy' if score >= 0.85 else 'good' if score >= passing else 'hard' if score >= 0.25 else 'again'
-    if flags and GRADES.index(g) > 1: g = 'hard'
-    if echo: g = 'again'
-    return {'points': points, 'misconceptions': wrong, 'coverage': round(cov / n, 3), 'score': round(score, 3), 'flags': flags, 'grade': g}
+    return {'points': points, 'misconceptions': wrong, 'coverage': round(cov / n, 3), 'score': round(score, 3), 'flags': flags,
+            'grade': suggest(score, flags, passing)}
 
 # %% ../nbs/9_lab/96_grade.ipynb #91b23d00
 def recall(text: str, item: str, prompt: str = '') -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import collections, json, os, random, re, sqlite3, sys, time
 from datetime import datetime, timezone
 from pathlib import Path
-from .exam import TOPICS, cards, load_bank
+from .exam import TOPICS, cards, load_bank, _id
 from .core import project_root
 
 # %% auto #0
@@ -41,9 +41,7 @@ def _columns(db, table: str) -> list[str]:
 
 _CARDS = 'CREATE TABLE IF NOT EXISTS cards (id TEXT PRIMARY KEY, card TEXT NOT NULL, due REAL NOT NULL, reviews INTEGER NOT NULL, lapses INTEGER NOT NULL)'
 
-def _cid(name: str) -> int:
-    import hashlib
-    return int(hashlib.sha256(name.encode()).hexdigest()[:12], 16)
+def _cid(name: str) -> int: return _id(name, 12)  # the FSRS card id of a card
 
 def _save(db, cid: str, card, reviews: int, lapses: int):
     db.execute('INSERT OR REPLACE INTO cards VALUES (?, ?, ?, ?, ?)', (cid, card.to_json(), card.due.timestamp(), reviews, lapses))
@@ -123,6 +121,10 @@ def record_answer(db: sqlite3.Connection,  # the progress database, from `progre
     return {'due': due, 'state': new.state.name.lower(), 'days': round((due - now) / 86400, 4)}
 
 # %% ../nbs/9_lab/97_study.ipynb #a39188c1
+def _chosen(items: list[dict], topics=(), stages=()) -> list[dict]:
+    "The entries or cards of `topics` and `stages` (empty: all)."
+    return [c for c in items if (not topics or c['topic'] in topics) and (not stages or c['stage'] in stages)]
+
 def due(db: sqlite3.Connection,  # the progress database
         cards: list[dict],  # the cards to choose from (`exam.cards`)
         now: float | None = None,  # the time, epoch seconds (default: now)
@@ -135,7 +137,7 @@ def due(db: sqlite3.Connection,  # the progress database
     seen = dict(db.execute('SELECT id, due FROM cards'))
     if (ex := exam_date(db)) and ex > now:  # a card scheduled past the exam (before the date was set) is due the day before it
         seen = {k: min(d, ex - 86400) for k, d in seen.items()}
-    pool = [c for c in cards if (not topics or c['topic'] in topics) and (not stages or c['stage'] in stages)]
+    pool = _chosen(cards, topics, stages)
     out = sorted((c for c in pool if c['id'] in seen and seen[c['id']] <= now), key=lambda c: seen[c['id']])
     out += [c for c in pool if c['id'] not in seen and c['kind'] == 'question']
     out += [c for c in pool if c['id'] not in seen and c['kind'] == 'cloze' and c['entry'] in seen]
@@ -203,7 +205,6 @@ def quiz(bank: list[dict],  # the question bank, from `exam.load_bank`
          again_max: int = 2,  # times a failed card comes back in the session
         ) -> dict:  # how many cards were `asked`, `graded`, and asked `again`
     "Practise up to `n` due or new cards; failed ones come back later in the session. Ctrl-C (or end of input) stops, keeping what was graded."
-    from mlops_lab.exam import cards
     by = {e['id']: e for e in bank}
     todo = collections.deque(due(db, cards(bank), now(), topics, stages, n))
     if not todo: say('Nothing due. Come back later, or choose other topics.'); return {'asked': 0, 'graded': 0, 'again': 0}
@@ -245,7 +246,7 @@ def paper(bank: list[dict],  # the question bank
          ) -> list[dict]:  # short questions first, then design exercises, each drawn round-robin over the topics
     "A mock paper like the seeds': about a quarter design exercises, the rest short questions, spread over the topics."
     rng = random.Random(seed)
-    pool = [e for e in bank if (not topics or e['topic'] in topics) and (not stages or e['stage'] in stages)]
+    pool = _chosen(bank, topics, stages)
     def draw(es, k):
         by = collections.defaultdict(list)
         for e in es: by[e['topic']].append(e)
@@ -314,7 +315,6 @@ def mock(bank: list[dict],  # the question bank
         ) -> dict:  # the report of `mark_paper`
     "Sit a timed mock exam: the time left on every line and in the title bar; then a per-question review beside the reference answer. Grades feed the schedule."
     import shutil
-    from mlops_lab.exam import cards
     qs = paper(bank, n, seed if seed is not None else int(time.time()), topics, stages)
     if not qs: say('No question matches these topics and stages.'); return mark_paper([], 0, minutes * 60)
     by_card = {c['id']: c for c in cards(bank)}
@@ -352,7 +352,6 @@ def stats(db: sqlite3.Connection,  # the progress database
           now: float | None = None,  # the time, epoch seconds (default: now)
          ) -> list[dict]:  # one row per topic
     "Progress per topic: questions, seen, due now, readiness (FSRS's mean recall probability of its questions on the exam date, or now; unseen count 0) and the mean mock-exam score."
-    from mlops_lab.exam import TOPICS
     now = time.time() if now is None else now
     at, sch = _dt(max(now + 86400, exam_date(db) or 0)), scheduler()  # tomorrow at the earliest: a card failed a minute ago is not yet known
     mocks = collections.defaultdict(list)
@@ -382,9 +381,8 @@ def widget(bank: list[dict], db: sqlite3.Connection | None = None):
     check_b = W.Button(description='Check', button_style='primary')
     grades = [W.Button(description=f'{i} {g}') for i, g in enumerate(RATINGS, 1)]
     out = W.HTML()
-    state = {}
     def show(_=None):
-        e = by[pick.value]; v = state['v'] = judge(text.value, cs[e['id']], e)
+        e = by[pick.value]; v = judge(text.value, cs[e['id']], e)
         li = lambda xs: ''.join(f'<li>{x}</li>' for x in xs)
         pts = li(('✓ ' if p['covered'] else '✗ ') + html.escape(p['point']) + (f" <i>← {html.escape(p['sentence'])}</i>" if p['sentence'] else '') for p in v['points'])
         proof = li(f"<a href=\"../{x['notebook']}.ipynb#{anchor(x['section'])}\">{x['notebook']} › {x['section']}</a>: {html.escape(x['shows'])}" for x in e['evidence'])  # from nbs/<phase>/
@@ -419,7 +417,7 @@ def options(a) -> str | None:
 
 def cli(a) -> int:
     "Run `mlops-lab quiz` with parsed arguments `a`."
-    from mlops_lab.exam import load_bank, BankError, study_sheets, anki, cards
+    from mlops_lab.exam import BankError, study_sheets, anki
     if why := options(a): print(f'mlops-lab quiz: {why}', file=sys.stderr); return 2
     try: bank = load_bank(a.bank)
     except (BankError, FileNotFoundError) as e: print(f'mlops-lab quiz: {e}', file=sys.stderr); return 2
